@@ -1,0 +1,41 @@
+"""The cancelbus wire contract: states, flow runs, infrastructure ids, commands and events."""
+
+from schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunFilter, FlowRunUpdate
+from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.messages import (
+    MESSAGE_TYPES,
+    CancelFlowRun,
+    CancellationOutcome,
+    CancellationRequested,
+    CancellationResult,
+    CancellationTimedOut,
+    FlowRunStateChanged,
+    Message,
+    WorkerHeartbeat,
+    parse_message,
+)
+from schemas.states import TERMINAL_STATES, State, StateType
+from schemas.topics import Topics
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "TERMINAL_STATES",
+    "CancelFlowRun",
+    "CancellationOutcome",
+    "CancellationRequested",
+    "CancellationResult",
+    "CancellationTimedOut",
+    "FlowRun",
+    "FlowRunCreate",
+    "FlowRunFilter",
+    "FlowRunStateChanged",
+    "FlowRunUpdate",
+    "InfrastructureId",
+    "InfrastructureKind",
+    "Message",
+    "State",
+    "StateType",
+    "Topics",
+    "WorkerHeartbeat",
+    "parse_message",
+]

@@ -1,0 +1,15 @@
+"""Topic names. Every key is the flow-run id, so each run's events stay in order."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Topics(StrEnum):
+    COMMANDS = "cancelbus.commands"
+    CANCEL_REQUESTED = "cancelbus.cancel-requested"
+    CANCEL_RESULTS = "cancelbus.cancel-results"
+    TIMED_OUT = "cancelbus.timed-out"
+    STATE_CHANGES = "cancelbus.state-changes"
+    EVENTS = "cancelbus.events"
+    DEAD_LETTERS = "cancelbus.dead-letters"

@@ -1,0 +1,1 @@
+"""cancelbus services: one subpackage per deployable, plus transport, client, CLI and UI."""

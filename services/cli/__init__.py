@@ -1,0 +1,1 @@
+"""The `cancelbus` command line."""

@@ -1,0 +1,98 @@
+"""The `cancelbus` command: one subcommand per service, plus dev tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from services.cli.kafka import app as kafka_app
+
+app = typer.Typer(
+    name="cancelbus",
+    help="Cancel running workflow runs wherever they run, through events on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker for development.")
+schemas_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def _settings_error(exc: ValidationError) -> typer.Exit:
+    for error in exc.errors(include_url=False):
+        name = "CANCELBUS_" + "_".join(str(p) for p in error["loc"]).upper()
+        err.print(f"[red]error:[/] {name}: {error['msg']}")
+    return typer.Exit(2)
+
+
+@app.command()
+def state(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    verbose: bool = False,
+) -> None:
+    """Run the state service: REST API, consumers and the outbox relay."""
+    from services.state.main import run_state_service
+    from services.state.settings import StateSettings
+
+    _logging(verbose)
+    try:
+        settings = StateSettings()
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    settings = settings.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    asyncio.run(run_state_service(settings))
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="listen port")] = 4300,
+    verbose: bool = False,
+) -> None:
+    """Run every service in one process (SQLite, in-process bus unless Kafka is configured)."""
+    from services.dev import run_dev
+    from services.state.settings import StateSettings
+
+    _logging(verbose)
+    try:
+        settings = StateSettings(host=host, port=port)
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    asyncio.run(run_dev(settings, console))
+
+
+@schemas_app.command("export")
+def export_schemas(
+    directory: Annotated[Path, typer.Argument(help="where to write <schema>.json")] = Path(
+        "schemas-json"
+    ),
+) -> None:
+    """Write the JSON Schema of every message."""
+    from schemas.messages import json_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=2) + "\n")
+        console.print(f"wrote {path}")

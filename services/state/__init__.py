@@ -1,0 +1,1 @@
+"""The state service: owns runs, states, cancellation history and the outbox."""

@@ -1,0 +1,55 @@
+"""The FastAPI application of the state service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.state.api.auth import BearerTokenMiddleware
+from services.state.api.routes import router
+from services.state.metrics import StateMetrics
+from services.state.outbox import OutboxRelay
+from services.state.service import FlowRunNotFound, StateService
+from services.version import VERSION
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    service: StateService,
+    metrics: StateMetrics,
+    relay: OutboxRelay,
+    *,
+    api_token: str | None = None,
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="cancelbus",
+        version=VERSION,
+        description="Cancel running flow runs wherever they run. "
+        "A compatible subset of Prefect 3's flow-run API, plus bulk cancel and history.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.include_router(router)
+
+    @app.exception_handler(FlowRunNotFound)
+    async def not_found(_request: Request, exc: FlowRunNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        metrics.outbox_pending.set(await relay.pending())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if api_token:
+        app.add_middleware(BearerTokenMiddleware, token=api_token)
+    return app

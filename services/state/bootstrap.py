@@ -1,0 +1,87 @@
+"""The one place that picks the state service's adapters and wires them together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.state.api import create_app
+from services.state.api.app import Lifespan
+from services.state.consumers import StateConsumers
+from services.state.db.engine import make_engine, migrate
+from services.state.metrics import StateMetrics
+from services.state.outbox import OutboxRelay
+from services.state.service import StateService
+from services.state.settings import StateSettings
+from services.transport import Bus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StateRuntime:
+    settings: StateSettings
+    engine: AsyncEngine
+    bus: Bus
+    metrics: StateMetrics
+    service: StateService
+    relay: OutboxRelay
+    _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    async def migrate(self) -> None:
+        await migrate(self.engine)
+
+    def start_relay(self) -> None:
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        if self._relay_task is not None:
+            try:
+                await asyncio.wait_for(self._relay_task, 10)
+            except TimeoutError:
+                log.warning("outbox relay did not stop in 10 s; cancelled")
+            self._relay_task = None
+        await self.engine.dispose()
+
+    def app(self, lifespan: Lifespan | None = None) -> FastAPI:
+        return create_app(
+            self.service,
+            self.metrics,
+            self.relay,
+            api_token=self.settings.api_token,
+            lifespan=lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[StateRuntime]:
+        """Migrate, start the bus, then the relay; stop in reverse order."""
+        try:
+            await self.migrate()
+            await self.bus.start()
+            try:
+                self.start_relay()
+                yield self
+            finally:
+                self.relay.stop()
+                await self.bus.stop()
+        finally:
+            await self.stop()
+
+
+def build_state(settings: StateSettings, bus: Bus) -> StateRuntime:
+    """Wire the state service onto `bus` (its consumers subscribe now, before the bus starts)."""
+    engine = make_engine(settings.database_url)
+    metrics = StateMetrics()
+    relay = OutboxRelay(
+        engine, bus, metrics, poll_seconds=settings.outbox_poll_seconds, batch=settings.outbox_batch
+    )
+    service = StateService(engine, settings, metrics, on_outbox_write=relay.wake)
+    StateConsumers(service, max_message_bytes=settings.max_message_bytes).subscribe(bus)
+    return StateRuntime(settings, engine, bus, metrics, service, relay)

@@ -1,0 +1,1 @@
+"""SQL storage of the state service: tables, engine and migrations."""

@@ -1,0 +1,140 @@
+"""The state service's tables (SQLAlchemy Core). Migrations in services/state/migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+flow_runs = sa.Table(
+    "flow_runs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("flow_id", sa.Uuid, nullable=False),
+    sa.Column("deployment_id", sa.Uuid),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("infrastructure_pid", sa.String(2048)),
+    sa.Column("work_pool_name", sa.String(256)),
+    sa.Column("work_queue_name", sa.String(256)),
+    sa.Column("state_id", sa.Uuid),
+    sa.Column("state_type", sa.String(16)),
+    sa.Column("state_name", sa.String(64)),
+    sa.Column("state_timestamp", UtcDateTime),
+    sa.Column("state_message", sa.Text),
+    sa.Column("state_details", sa.JSON),
+    sa.Column("created", UtcDateTime, nullable=False),
+    sa.Column("updated", UtcDateTime, nullable=False),
+    sa.Column("start_time", UtcDateTime),
+    sa.Column("end_time", UtcDateTime),
+    sa.Column("expected_start_time", UtcDateTime),
+    sa.Column("run_count", sa.Integer, nullable=False, default=0),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Index(None, "state_type", "state_timestamp"),
+    sa.Index(None, "created"),
+)
+
+flow_run_states = sa.Table(
+    "flow_run_states",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("flow_run_id", sa.Uuid, sa.ForeignKey("flow_runs.id"), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("timestamp", UtcDateTime, nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("state_details", sa.JSON, nullable=False),
+    sa.Index(None, "flow_run_id", "timestamp"),
+)
+
+cancellation_attempts = sa.Table(
+    "cancellation_attempts",
+    metadata,
+    # the id of the CancellationRequested event this attempt published
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("flow_run_id", sa.Uuid, sa.ForeignKey("flow_runs.id"), nullable=False),
+    sa.Column("state_id", sa.Uuid, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("requested_by", sa.String(256)),
+    sa.Column("reason", sa.Text),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("grace_seconds", sa.Float, nullable=False),
+    sa.Column("infrastructure", sa.String(2048)),
+    sa.Column("final_teardown", sa.Boolean, nullable=False, default=False),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("detail", sa.Text),
+    sa.Column("worker", sa.String(256)),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("result_id", sa.Uuid),
+    sa.Column("result_at", UtcDateTime),
+    sa.Index(None, "flow_run_id", "requested_at"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("topic", sa.String(256), nullable=False),
+    sa.Column("key", sa.String(256), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("available_at", UtcDateTime, nullable=False),
+    sa.Column("published_at", UtcDateTime),
+    sa.Index(
+        "ix_outbox_pending",
+        "available_at",
+        "seq",
+        sqlite_where=sa.text("published_at IS NULL"),
+        postgresql_where=sa.text("published_at IS NULL"),
+    ),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker", sa.String(256), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(2048), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("interval_seconds", sa.Float, nullable=False),
+    sa.Index(None, "kind", "scope"),
+)

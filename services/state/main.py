@@ -1,0 +1,39 @@
+"""`cancelbus state`: the state service as its own process (API, consumers, outbox relay)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.serve import serve_http
+from services.state.bootstrap import build_state
+from services.state.settings import StateSettings
+from services.transport.factory import make_bus
+
+log = logging.getLogger(__name__)
+
+
+async def run_state_service(settings: StateSettings) -> None:
+    bus = make_bus(
+        settings.kafka_bootstrap_servers,
+        client_id="cancelbus-state",
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+    )
+    runtime = build_state(settings, bus)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.running():
+            log.info(
+                "state service ready: api=http://%s:%s/api bus=%s",
+                settings.host,
+                settings.port,
+                settings.kafka_bootstrap_servers or "in-process",
+            )
+            yield
+
+    await serve_http(runtime.app(lifespan), settings.host, settings.port)

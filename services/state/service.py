@@ -1,0 +1,521 @@
+"""The state service's use cases: create and read runs, orchestrate states, apply results.
+
+Every state change and the events it causes are written in one transaction (the outbox);
+the relay publishes them afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.flow_runs import (
+    BulkCancel,
+    BulkCancelResult,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    FlowRunFilterCriteria,
+    FlowRunUpdate,
+    StateCreate,
+)
+from schemas.infrastructure import InfrastructureId
+from schemas.messages import (
+    CancelFlowRun,
+    CancellationRequested,
+    CancellationResult,
+    CancellationTimedOut,
+    FlowRunStateChanged,
+    Message,
+)
+from schemas.states import State, StateType, utcnow
+from services.state import store
+from services.state.history import CancellationAttempt, attempt_from_row
+from services.state.metrics import StateMetrics
+from services.state.outcomes import effect_of
+from services.state.rules import Status, Verdict, decide
+from services.state.settings import OrchestrationSettings
+
+log = logging.getLogger(__name__)
+
+BULK_BATCH = 500
+
+
+class FlowRunNotFound(LookupError):
+    def __init__(self, run_id: UUID) -> None:
+        super().__init__(f"Flow run {run_id} not found")
+        self.run_id = run_id
+
+
+class UnknownCancellationRequest(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestrationResult:
+    status: Status
+    state: State | None
+    reason: str | None = None
+    created: bool = False
+
+    def details(self) -> dict[str, Any]:
+        kind = {
+            Status.ACCEPT: "accept_details",
+            Status.REJECT: "reject_details",
+            Status.ABORT: "abort_details",
+            Status.WAIT: "wait_details",
+        }[self.status]
+        details: dict[str, Any] = {"type": kind}
+        if self.status is not Status.ACCEPT:
+            details["reason"] = self.reason
+        return details
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """Who asked to cancel, why, and how long the infrastructure may take to stop."""
+
+    requested_by: str | None = None
+    reason: str | None = None
+    grace_seconds: float | None = None
+
+
+@dataclass
+class _Changes:
+    """Rows and messages one transaction writes; flushed together."""
+
+    now: datetime
+    states: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[tuple[Message, datetime]] = field(default_factory=list)
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        await store.insert_states(conn, self.states)
+        await store.update_runs(conn, self.runs)
+        await store.insert_attempts(conn, self.attempts)
+        await store.enqueue(conn, self.messages)
+
+    def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
+        self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))
+
+
+class StateService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: OrchestrationSettings,
+        metrics: StateMetrics,
+        on_outbox_write: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._metrics = metrics
+        self._on_outbox_write = on_outbox_write
+
+    # -- runs -------------------------------------------------------------------------------
+
+    async def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
+        if body.infrastructure_pid is not None:
+            InfrastructureId.parse(body.infrastructure_pid)
+        now = utcnow()
+        run_id = uuid4()
+        values: dict[str, Any] = {
+            "id": run_id,
+            "name": body.name or f"run-{run_id.hex[:8]}",
+            "flow_id": body.flow_id,
+            "deployment_id": body.deployment_id,
+            "tags": body.tags,
+            "parameters": body.parameters,
+            "infrastructure_pid": body.infrastructure_pid,
+            "work_pool_name": body.work_pool_name,
+            "work_queue_name": body.work_queue_name,
+            "created": now,
+            "updated": now,
+            "expected_start_time": now,
+            "run_count": 0,
+            "version": 0,
+        }
+        async with self._engine.begin() as conn:
+            await store.insert_run(conn, values)
+            if body.state is not None:
+                row = await store.lock_run(conn, run_id)
+                assert row is not None
+                changes = _Changes(now)
+                self._orchestrate(row, body.state, False, CancelRequest(), changes)
+                await changes.flush(conn)
+            row = await store.read_run(conn, run_id)
+        self._on_outbox_write()
+        assert row is not None
+        return store.to_flow_run(row)
+
+    async def read_flow_run(self, run_id: UUID) -> FlowRun:
+        async with self._engine.connect() as conn:
+            row = await store.read_run(conn, run_id)
+        if row is None:
+            raise FlowRunNotFound(run_id)
+        return store.to_flow_run(row)
+
+    async def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> None:
+        values = body.model_dump(
+            exclude_unset=True,
+            include={"name", "infrastructure_pid", "tags", "parameters"},
+        )
+        if values.get("infrastructure_pid"):
+            InfrastructureId.parse(values["infrastructure_pid"])
+        async with self._engine.begin() as conn:
+            if await store.lock_run(conn, run_id) is None:
+                raise FlowRunNotFound(run_id)
+            if values:
+                await store.update_run(conn, run_id, {**values, "updated": utcnow()})
+
+    async def filter_flow_runs(self, query: FlowRunFilter) -> list[FlowRun]:
+        async with self._engine.connect() as conn:
+            rows = await store.filter_runs(conn, query)
+        return [store.to_flow_run(row) for row in rows]
+
+    async def count_flow_runs(self, criteria: FlowRunFilterCriteria | None) -> int:
+        async with self._engine.connect() as conn:
+            return await store.count_runs(conn, criteria)
+
+    async def states(self, run_id: UUID) -> list[State]:
+        async with self._engine.connect() as conn:
+            if await store.read_run(conn, run_id) is None:
+                raise FlowRunNotFound(run_id)
+            return await store.states_of(conn, run_id)
+
+    async def cancellation_history(self, run_id: UUID) -> list[CancellationAttempt]:
+        async with self._engine.connect() as conn:
+            if await store.read_run(conn, run_id) is None:
+                raise FlowRunNotFound(run_id)
+            rows = await store.attempts_of(conn, run_id)
+        return [attempt_from_row(row) for row in rows]
+
+    async def cancelling_runs(self) -> list[tuple[UUID, UUID, datetime]]:
+        """(run id, CANCELLING state id, since) of every run now CANCELLING."""
+        async with self._engine.connect() as conn:
+            rows = await store.cancelling_runs(conn)
+        return [(r["id"], r["state_id"], r["state_timestamp"]) for r in rows]
+
+    # -- orchestration ----------------------------------------------------------------------
+
+    async def set_state(
+        self,
+        run_id: UUID,
+        proposed: StateCreate,
+        *,
+        force: bool = False,
+        request: CancelRequest | None = None,
+    ) -> OrchestrationResult:
+        request = request or CancelRequest(reason=proposed.message)
+        async with self._engine.begin() as conn:
+            row = await store.lock_run(conn, run_id)
+            if row is None:
+                raise FlowRunNotFound(run_id)
+            changes = _Changes(utcnow())
+            result = self._orchestrate(row, proposed, force, request, changes)
+            await changes.flush(conn)
+        if changes.messages:
+            self._on_outbox_write()
+        self._metrics.orchestrations.labels(proposed.type.value, result.status.value).inc()
+        return result
+
+    async def cancel(self, command: CancelFlowRun) -> OrchestrationResult:
+        return await self.set_state(
+            command.flow_run_id,
+            StateCreate(type=StateType.CANCELLING, message=command.reason),
+            force=command.force,
+            request=CancelRequest(
+                requested_by=command.requested_by,
+                reason=command.reason,
+                grace_seconds=command.grace_seconds,
+            ),
+        )
+
+    async def bulk_cancel(self, body: BulkCancel) -> BulkCancelResult:
+        async with self._engine.connect() as conn:
+            run_ids = await store.matching_run_ids(conn, body.flow_runs, body.limit)
+        counts = {"cancelling": 0, "cancelled": 0, "already_terminal": 0, "already_cancelling": 0}
+        request = CancelRequest(body.requested_by, body.reason, body.grace_seconds)
+        proposal = StateCreate(type=StateType.CANCELLING, message=body.reason)
+        for start in range(0, len(run_ids), BULK_BATCH):
+            async with self._engine.begin() as conn:
+                rows = await store.lock_runs(conn, run_ids[start : start + BULK_BATCH])
+                changes = _Changes(utcnow())
+                for row in rows:
+                    before = row["state_type"]
+                    result = self._orchestrate(row, proposal, False, request, changes)
+                    counts[_bulk_bucket(before, result)] += 1
+                await changes.flush(conn)
+            self._on_outbox_write()
+        self._metrics.orchestrations.labels("CANCELLING", "ACCEPT").inc(
+            counts["cancelling"] + counts["cancelled"]
+        )
+        return BulkCancelResult(matched=len(run_ids), **counts)
+
+    def _orchestrate(
+        self,
+        row: store.RunRow,
+        proposed: StateCreate,
+        force: bool,
+        request: CancelRequest,
+        changes: _Changes,
+    ) -> OrchestrationResult:
+        current = store.current_state(row)
+        infrastructure = store.infrastructure_of(row)
+        verdict = decide(
+            current.type if current else None,
+            proposed.type,
+            has_infrastructure=infrastructure is not None,
+            force=force,
+        )
+        if verdict.new_type is None:
+            return OrchestrationResult(verdict.status, current, verdict.reason)
+        state = _new_state(proposed, verdict, changes.now)
+        self._transition(row, current, state, changes)
+        if verdict.request_cancellation:
+            assert infrastructure is not None
+            self._request_cancellation(row["id"], state, infrastructure, request, 1, changes)
+        return OrchestrationResult(Status.ACCEPT, state, created=True)
+
+    def _transition(
+        self, row: store.RunRow, previous: State | None, state: State, changes: _Changes
+    ) -> None:
+        run_id: UUID = row["id"]
+        changes.states.append(
+            {
+                "id": state.id,
+                "flow_run_id": run_id,
+                "type": state.type.value,
+                "name": state.name,
+                "timestamp": state.timestamp,
+                "message": state.message,
+                "state_details": state.state_details,
+            }
+        )
+        update: dict[str, Any] = {
+            "b_id": run_id,
+            "state_id": state.id,
+            "state_type": state.type.value,
+            "state_name": state.name,
+            "state_timestamp": state.timestamp,
+            "state_message": state.message,
+            "state_details": state.state_details,
+            "updated": changes.now,
+            "version": row["version"] + 1,
+            "start_time": row["start_time"],
+            "end_time": row["end_time"],
+            "run_count": row["run_count"],
+        }
+        if state.type is StateType.RUNNING:
+            update["start_time"] = row["start_time"] or state.timestamp
+            update["run_count"] = row["run_count"] + 1
+        if state.type.is_terminal:
+            update["end_time"] = state.timestamp
+        changes.runs.append(update)
+        changes.publish(
+            FlowRunStateChanged(
+                flow_run_id=run_id,
+                event=f"prefect.flow-run.{state.name}",
+                state=state,
+                previous_state_type=previous.type if previous else None,
+                infrastructure=store.infrastructure_of(row),
+                tags=row["tags"],
+            )
+        )
+        self._metrics.transitions.labels(state.type.value).inc()
+
+    def _request_cancellation(
+        self,
+        run_id: UUID,
+        state: State,
+        infrastructure: InfrastructureId,
+        request: CancelRequest,
+        attempt: int,
+        changes: _Changes,
+        *,
+        delay_seconds: float = 0.0,
+        final_teardown: bool = False,
+    ) -> None:
+        grace = request.grace_seconds or self._settings.default_grace_seconds
+        message = CancellationRequested(
+            flow_run_id=run_id,
+            state_id=state.id,
+            infrastructure=infrastructure,
+            grace_seconds=grace,
+            attempt=attempt,
+            reason=request.reason,
+            requested_by=request.requested_by,
+            final_teardown=final_teardown,
+        )
+        changes.attempts.append(
+            {
+                "id": message.id,
+                "flow_run_id": run_id,
+                "state_id": state.id,
+                "attempt": attempt,
+                "requested_by": request.requested_by,
+                "reason": request.reason,
+                "requested_at": changes.now + timedelta(seconds=delay_seconds),
+                "grace_seconds": grace,
+                "infrastructure": str(infrastructure),
+                "final_teardown": final_teardown,
+            }
+        )
+        changes.publish(message, delay_seconds)
+
+    # -- results and timeouts ---------------------------------------------------------------
+
+    async def apply_result(self, result: CancellationResult) -> None:
+        """Record a worker's result; move the run on if it is still in that CANCELLING state."""
+        async with self._engine.begin() as conn:
+            attempt = await store.read_attempt(conn, result.request_id)
+            if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
+                raise UnknownCancellationRequest(
+                    f"no cancellation request {result.request_id} for flow run {result.flow_run_id}"
+                )
+            recorded = await store.record_result(
+                conn,
+                result.request_id,
+                {
+                    "outcome": result.outcome.value,
+                    "detail": result.detail,
+                    "worker": result.worker,
+                    "started_at": result.started_at,
+                    "finished_at": result.finished_at,
+                    "result_id": result.id,
+                    "result_at": utcnow(),
+                },
+            )
+            if not recorded:
+                log.info(
+                    "duplicate cancellation result ignored: flow_run_id=%s", result.flow_run_id
+                )
+                return
+            self._metrics.results.labels(result.outcome.value).inc()
+            row = await store.lock_run(conn, result.flow_run_id)
+            assert row is not None
+            if (
+                row["state_type"] != StateType.CANCELLING.value
+                or row["state_id"] != result.state_id
+            ):
+                log.info("stale cancellation result recorded only: flow_run_id=%s", row["id"])
+                return
+            changes = _Changes(utcnow())
+            self._apply_outcome(row, attempt, result, changes)
+            await changes.flush(conn)
+        if changes.messages:
+            self._on_outbox_write()
+
+    def _apply_outcome(
+        self,
+        row: store.RunRow,
+        attempt: store.RunRow,
+        result: CancellationResult,
+        changes: _Changes,
+    ) -> None:
+        settings = self._settings
+        effect = effect_of(
+            result.outcome,
+            detail=result.detail,
+            attempt=result.attempt,
+            max_attempts=settings.max_cancel_attempts,
+            backoff_base_seconds=settings.retry_backoff_seconds,
+            backoff_max_seconds=settings.retry_backoff_max_seconds,
+        )
+        current = store.current_state(row)
+        assert current is not None
+        if effect.cancel:
+            state = State(type=StateType.CANCELLED, message=effect.message, timestamp=changes.now)
+            self._transition(row, current, state, changes)
+        elif effect.retry_after_seconds is not None:
+            infrastructure = store.infrastructure_of(row)
+            if infrastructure is None:
+                return
+            request = CancelRequest(
+                attempt["requested_by"], attempt["reason"], attempt["grace_seconds"]
+            )
+            self._request_cancellation(
+                row["id"],
+                current,
+                infrastructure,
+                request,
+                result.attempt + 1,
+                changes,
+                delay_seconds=effect.retry_after_seconds,
+            )
+
+    async def apply_timeout(self, event: CancellationTimedOut) -> bool:
+        """Force CANCELLED if the run is still in that same CANCELLING state; True if forced."""
+        async with self._engine.begin() as conn:
+            row = await store.lock_run(conn, event.flow_run_id)
+            if row is None:
+                raise FlowRunNotFound(event.flow_run_id)
+            if row["state_type"] != StateType.CANCELLING.value or row["state_id"] != event.state_id:
+                return False
+            current = store.current_state(row)
+            assert current is not None
+            changes = _Changes(utcnow())
+            message = (
+                f"Forced to CANCELLED: still cancelling after the cancelling timeout of "
+                f"{event.timeout_seconds:g} s (since {event.cancelling_since.isoformat()})"
+            )
+            state = State(type=StateType.CANCELLED, message=message, timestamp=changes.now)
+            self._transition(row, current, state, changes)
+            attempt = await store.last_attempt_number(conn, row["id"], current.id) + 1
+            changes.attempts.append(
+                {
+                    "id": event.id,
+                    "flow_run_id": row["id"],
+                    "state_id": current.id,
+                    "attempt": attempt,
+                    "requested_by": "timeout",
+                    "reason": message,
+                    "requested_at": changes.now,
+                    "grace_seconds": 0.0,
+                    "infrastructure": row["infrastructure_pid"],
+                    "final_teardown": False,
+                    "outcome": "timed_out",
+                    "worker": "timeout",
+                    "finished_at": changes.now,
+                    "result_id": event.id,
+                    "result_at": changes.now,
+                }
+            )
+            infrastructure = store.infrastructure_of(row)
+            if infrastructure is not None:
+                request = CancelRequest("timeout", "final teardown after the cancelling timeout")
+                self._request_cancellation(
+                    row["id"], state, infrastructure, request, 1, changes, final_teardown=True
+                )
+            await changes.flush(conn)
+        self._on_outbox_write()
+        self._metrics.forced.inc()
+        return True
+
+
+def _new_state(proposed: StateCreate, verdict: Verdict, now: datetime) -> State:
+    assert verdict.new_type is not None
+    replaced = verdict.new_type is not proposed.type
+    return State(
+        type=verdict.new_type,
+        name=(None if replaced else proposed.name) or verdict.new_type.default_name,
+        timestamp=now,
+        message=verdict.message or proposed.message,
+        state_details=proposed.state_details,
+    )
+
+
+def _bulk_bucket(before: str | None, result: OrchestrationResult) -> str:
+    if result.status is Status.ABORT:
+        return "already_terminal"
+    if before == StateType.CANCELLING.value:
+        return "already_cancelling"
+    assert result.state is not None
+    return "cancelling" if result.state.type is StateType.CANCELLING else "cancelled"

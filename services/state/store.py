@@ -1,0 +1,225 @@
+"""SQL reads and writes of the state service. No rules here: see rules.py and service.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.flow_runs import FlowRun, FlowRunFilter, FlowRunFilterCriteria
+from schemas.infrastructure import InfrastructureId
+from schemas.messages import Message
+from schemas.states import State, StateType
+from services.state import queries
+from services.state.db.tables import cancellation_attempts, flow_run_states, flow_runs, outbox
+
+RunRow = sa.RowMapping
+
+
+async def lock_run(conn: AsyncConnection, run_id: UUID) -> RunRow | None:
+    stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id).with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def lock_runs(conn: AsyncConnection, run_ids: Sequence[UUID]) -> list[RunRow]:
+    stmt = (
+        sa.select(flow_runs)
+        .where(flow_runs.c.id.in_(run_ids))
+        .order_by(flow_runs.c.id)
+        .with_for_update()
+    )
+    return list((await conn.execute(stmt)).mappings().all())
+
+
+async def read_run(conn: AsyncConnection, run_id: UUID) -> RunRow | None:
+    stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def filter_runs(conn: AsyncConnection, query: FlowRunFilter) -> list[RunRow]:
+    stmt = (
+        sa.select(flow_runs)
+        .where(*queries.where(query.flow_runs))
+        .order_by(*queries.order_by(query.sort))
+        .limit(query.limit)
+        .offset(query.offset)
+    )
+    return list((await conn.execute(stmt)).mappings().all())
+
+
+async def count_runs(conn: AsyncConnection, criteria: FlowRunFilterCriteria | None) -> int:
+    stmt = sa.select(sa.func.count()).select_from(flow_runs).where(*queries.where(criteria))
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def matching_run_ids(
+    conn: AsyncConnection, criteria: FlowRunFilterCriteria, limit: int | None
+) -> list[UUID]:
+    stmt = sa.select(flow_runs.c.id).where(*queries.where(criteria)).order_by(flow_runs.c.created)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await conn.execute(stmt)).scalars().all())
+
+
+async def insert_run(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(sa.insert(flow_runs), [values])
+
+
+async def update_run(conn: AsyncConnection, run_id: UUID, values: dict[str, Any]) -> None:
+    await conn.execute(sa.update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
+
+
+async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Apply per-run updates; each dict has `b_id` and the same set of columns."""
+    if not rows:
+        return
+    columns = [key for key in rows[0] if key != "b_id"]
+    stmt = (
+        sa.update(flow_runs)
+        .where(flow_runs.c.id == sa.bindparam("b_id"))
+        .values({c: sa.bindparam(c) for c in columns})
+    )
+    await conn.execute(stmt, rows)
+
+
+async def insert_states(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(sa.insert(flow_run_states), rows)
+
+
+async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(sa.insert(cancellation_attempts), rows)
+
+
+async def enqueue(conn: AsyncConnection, messages: Sequence[tuple[Message, datetime]]) -> None:
+    """Add messages to the outbox in the caller's transaction (message, available_at)."""
+    if not messages:
+        return
+    await conn.execute(
+        sa.insert(outbox),
+        [
+            {
+                "message_id": message.id,
+                "topic": message.TOPIC,
+                "key": message.key,
+                "payload": message.model_dump_json(),
+                "created_at": message.occurred_at,
+                "available_at": available_at,
+            }
+            for message, available_at in messages
+        ],
+    )
+
+
+async def read_attempt(conn: AsyncConnection, attempt_id: UUID) -> RunRow | None:
+    stmt = (
+        sa.select(cancellation_attempts)
+        .where(cancellation_attempts.c.id == attempt_id)
+        .with_for_update()
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def record_result(conn: AsyncConnection, attempt_id: UUID, values: dict[str, Any]) -> bool:
+    """Record a worker's result once; False when the attempt already has one."""
+    stmt = (
+        sa.update(cancellation_attempts)
+        .where(
+            cancellation_attempts.c.id == attempt_id, cancellation_attempts.c.result_id.is_(None)
+        )
+        .values(**values)
+    )
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def attempts_of(conn: AsyncConnection, run_id: UUID) -> list[RunRow]:
+    stmt = (
+        sa.select(cancellation_attempts)
+        .where(cancellation_attempts.c.flow_run_id == run_id)
+        .order_by(cancellation_attempts.c.requested_at, cancellation_attempts.c.attempt)
+    )
+    return list((await conn.execute(stmt)).mappings().all())
+
+
+async def last_attempt_number(conn: AsyncConnection, run_id: UUID, state_id: UUID) -> int:
+    stmt = sa.select(sa.func.max(cancellation_attempts.c.attempt)).where(
+        cancellation_attempts.c.flow_run_id == run_id,
+        cancellation_attempts.c.state_id == state_id,
+    )
+    return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
+
+
+async def states_of(conn: AsyncConnection, run_id: UUID) -> list[State]:
+    stmt = (
+        sa.select(flow_run_states)
+        .where(flow_run_states.c.flow_run_id == run_id)
+        .order_by(flow_run_states.c.timestamp)
+    )
+    return [
+        State(
+            id=row["id"],
+            type=StateType(row["type"]),
+            name=row["name"],
+            timestamp=row["timestamp"],
+            message=row["message"],
+            state_details=row["state_details"] or {},
+        )
+        for row in (await conn.execute(stmt)).mappings()
+    ]
+
+
+async def cancelling_runs(conn: AsyncConnection) -> list[RunRow]:
+    stmt = sa.select(flow_runs.c.id, flow_runs.c.state_id, flow_runs.c.state_timestamp).where(
+        flow_runs.c.state_type == StateType.CANCELLING.value
+    )
+    return list((await conn.execute(stmt)).mappings().all())
+
+
+def current_state(row: RunRow) -> State | None:
+    if row["state_type"] is None:
+        return None
+    return State(
+        id=row["state_id"],
+        type=StateType(row["state_type"]),
+        name=row["state_name"],
+        timestamp=row["state_timestamp"],
+        message=row["state_message"],
+        state_details=row["state_details"] or {},
+    )
+
+
+def infrastructure_of(row: RunRow) -> InfrastructureId | None:
+    pid = row["infrastructure_pid"]
+    return InfrastructureId.parse(pid) if pid else None
+
+
+def to_flow_run(row: RunRow) -> FlowRun:
+    state = current_state(row)
+    return FlowRun(
+        id=row["id"],
+        name=row["name"],
+        flow_id=row["flow_id"],
+        deployment_id=row["deployment_id"],
+        state=state,
+        state_id=row["state_id"],
+        state_type=state.type if state else None,
+        state_name=state.name if state else None,
+        infrastructure_pid=row["infrastructure_pid"],
+        infrastructure=infrastructure_of(row),
+        tags=row["tags"],
+        parameters=row["parameters"],
+        created=row["created"],
+        updated=row["updated"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        expected_start_time=row["expected_start_time"],
+        run_count=row["run_count"],
+        work_pool_name=row["work_pool_name"],
+        work_queue_name=row["work_queue_name"],
+    )

@@ -1,0 +1,227 @@
+"""An in-process bus with Kafka's consumer-group semantics, for `cancelbus dev` and fast tests.
+
+Each topic has N partitions, chosen by a stable hash of the key, so one key's messages stay
+in order. Each consumer group sees each message once; several subscriptions in one group
+share the partitions. One task per (group, topic, partition) runs the handlers in order, so
+partitions run concurrently. A group's offset advances only after the dispatcher returned.
+Nothing survives the process: this is not the production path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from schemas.topics import Topics
+from services.transport.base import Handler, Record
+from services.transport.dispatch import Dispatcher, RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+
+class _PartitionLog:
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.records: list[Record] = []
+        self._grown = asyncio.Event()
+
+    def append(self, record: Record) -> None:
+        self.records.append(record)
+        self.wake()
+
+    def wake(self) -> None:
+        self._grown.set()
+        self._grown = asyncio.Event()
+
+    async def wait_beyond(self, offset: int) -> None:
+        """Return once a record at `offset` exists, or on `wake()`."""
+        grown = self._grown
+        if offset < len(self.records):
+            return
+        await grown.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    topics: tuple[str, ...]
+    group: str
+    handler: Handler
+
+
+class InMemoryBus:
+    """`Bus` implemented in process memory; all state is per instance."""
+
+    def __init__(
+        self,
+        *,
+        partitions: int = 6,
+        dead_letter_topic: str = Topics.DEAD_LETTERS,
+        retry: RetryPolicy | None = None,
+        graceful_timeout: float = 10.0,
+    ) -> None:
+        if partitions < 1:
+            raise ValueError("partitions must be >= 1")
+        self._partitions = partitions
+        self._dead_letter_topic = dead_letter_topic
+        self._retry = retry or RetryPolicy()
+        self._graceful_timeout = graceful_timeout
+        self._logs: dict[str, list[_PartitionLog]] = {}
+        self._published: dict[str, list[Record]] = {}
+        self._subscriptions: list[_Subscription] = []
+        self._committed: dict[tuple[str, str, int], int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unkeyed = itertools.count()
+        self._progressed = asyncio.Event()
+        self._state = "new"
+
+    # -- Bus -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._state != "new":
+            raise RuntimeError(f"bus cannot start: it is {self._state}")
+        self._state = "started"
+        self._topic(self._dead_letter_topic)
+        dispatchers: dict[str, Dispatcher] = {}
+        for (group, topic, partition), sub in self._assignment().items():
+            dispatcher = dispatchers.get(group)
+            if dispatcher is None:
+                dispatcher = dispatchers[group] = Dispatcher(
+                    group=group,
+                    publish=self._append,
+                    dead_letter_topic=self._dead_letter_topic,
+                    retry=self._retry,
+                )
+            partition_log = self._topic(topic)[partition]
+            self._tasks.append(
+                asyncio.create_task(
+                    self._consume(partition_log, sub, dispatcher),
+                    name=f"memory-bus:{group}:{topic}:{partition}",
+                )
+            )
+
+    async def stop(self) -> None:
+        if self._state != "started":
+            self._state = "stopped"
+            return
+        self._state = "stopped"
+        self._progressed.set()
+        for partition_logs in self._logs.values():
+            for partition_log in partition_logs:
+                partition_log.wake()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=self._graceful_timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.info("memory_bus_stopped", consumers=len(self._tasks), cancelled=len(pending))
+        self._tasks.clear()
+
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        if self._state != "started":
+            raise RuntimeError(f"cannot publish: the bus is {self._state}")
+        await self._append(topic, key.encode(), value, headers)
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
+    ) -> None:
+        if self._state != "started":
+            raise RuntimeError(f"cannot publish: the bus is {self._state}")
+        for topic, key, value, headers in messages:
+            await self._append(topic, key.encode(), value, headers)
+
+    def subscribe(self, topics: Sequence[str], group: str, handler: Handler) -> None:
+        if self._state != "new":
+            raise RuntimeError("subscribe before start")
+        if isinstance(topics, str):
+            raise TypeError("topics must be a sequence of topic names, not one string")
+        self._subscriptions.append(_Subscription(tuple(topics), group, handler))
+
+    # -- for tests and `cancelbus dev` ----------------------------------------------------
+
+    def messages(self, topic: str) -> list[Record]:
+        """Every record published to `topic`, in publish order."""
+        return list(self._published.get(topic, ()))
+
+    def lag(self) -> int:
+        """Records published to subscribed topics that some group has not finished yet."""
+        behind = 0
+        for (group, topic, partition), _ in self._assignment().items():
+            size = len(self._topic(topic)[partition].records)
+            behind += size - self._committed.get((group, topic, partition), 0)
+        return behind
+
+    async def wait_idle(self) -> None:
+        """Wait until every group has handled everything published so far (or the bus stops)."""
+        while self._state == "started" and self.lag():
+            progressed = self._progressed
+            await progressed.wait()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _topic(self, topic: str) -> list[_PartitionLog]:
+        logs = self._logs.get(topic)
+        if logs is None:
+            logs = self._logs[topic] = [_PartitionLog(topic, p) for p in range(self._partitions)]
+            self._published[topic] = []
+        return logs
+
+    def _partition_for(self, key: bytes | None) -> int:
+        if key is None:
+            return next(self._unkeyed) % self._partitions
+        return zlib.crc32(key) % self._partitions
+
+    async def _append(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        partition_log = self._topic(topic)[self._partition_for(key)]
+        record = Record(
+            topic=topic,
+            partition=partition_log.partition,
+            offset=len(partition_log.records),
+            key=key,
+            value=value,
+            headers=tuple(headers),
+            timestamp_ms=time.time_ns() // 1_000_000,
+        )
+        partition_log.append(record)
+        self._published[topic].append(record)
+
+    def _assignment(self) -> dict[tuple[str, str, int], _Subscription]:
+        """(group, topic, partition) -> the one subscription of that group that owns it."""
+        owners: dict[tuple[str, str, int], _Subscription] = {}
+        members: dict[tuple[str, str], list[_Subscription]] = {}
+        for sub in self._subscriptions:
+            for topic in dict.fromkeys(sub.topics):
+                members.setdefault((sub.group, topic), []).append(sub)
+        for (group, topic), subs in members.items():
+            for partition in range(self._partitions):
+                owners[(group, topic, partition)] = subs[partition % len(subs)]
+        return owners
+
+    async def _consume(
+        self, partition_log: _PartitionLog, sub: _Subscription, dispatcher: Dispatcher
+    ) -> None:
+        position = (sub.group, partition_log.topic, partition_log.partition)
+        while self._state == "started":
+            offset = self._committed.get(position, 0)
+            if offset >= len(partition_log.records):
+                await partition_log.wait_beyond(offset)
+                continue
+            await dispatcher.run(partition_log.records[offset], sub.handler)
+            self._committed[position] = offset + 1
+            self._progressed.set()
+            self._progressed = asyncio.Event()
