@@ -360,10 +360,11 @@ async def test_rebalance_lets_the_in_flight_record_finish_and_commit(kafka_boots
         await handled(record)
         if not started.is_set():
             started.set()
-            await asyncio.sleep(2.0)  # effect done, handler still running as the group rebalances
+            # Effect done, handler still running when the group rebalances (heartbeats are 3 s).
+            await asyncio.sleep(5.0)
 
     try:
-        first = harness.new_bus()
+        first = harness.new_bus(graceful_timeout=15.0)
         first.subscribe([topic], group, slow)
         await first.start()
         await first.publish_many([(topic, f"run-{i}", f"{i}".encode(), ()) for i in range(count)])

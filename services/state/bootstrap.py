@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +21,7 @@ from services.state.service import StateService
 from services.state.settings import StateSettings
 from services.transport import Bus
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -46,7 +46,7 @@ class StateRuntime:
             try:
                 await asyncio.wait_for(self._relay_task, 10)
             except TimeoutError:
-                log.warning("outbox relay did not stop in 10 s; cancelled")
+                log.warning("outbox_relay_stop_timeout", seconds=10)
             self._relay_task = None
         await self.engine.dispose()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 
 from services.serve import serve_http
@@ -13,7 +13,7 @@ from services.state.bootstrap import build_state
 from services.state.settings import StateSettings
 from services.transport.factory import make_bus
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 async def run_state_service(settings: StateSettings) -> None:
@@ -29,10 +29,9 @@ async def run_state_service(settings: StateSettings) -> None:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
             log.info(
-                "state service ready: api=http://%s:%s/api bus=%s",
-                settings.host,
-                settings.port,
-                settings.kafka_bootstrap_servers or "in-process",
+                "state_service_ready",
+                api=f"http://{settings.host}:{settings.port}/api",
+                bus=settings.kafka_bootstrap_servers or "in-process",
             )
             yield
 

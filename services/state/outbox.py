@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.states import utcnow
@@ -22,7 +22,7 @@ from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
 from services.transport import Bus
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 RETENTION = timedelta(hours=24)
 
@@ -66,7 +66,7 @@ class OutboxRelay:
             except Exception as exc:
                 failures += 1
                 delay = min(self._poll_seconds * 2**failures, 10.0)
-                log.warning("outbox relay: publish failed (%s); retrying in %.1f s", exc, delay)
+                log.warning("outbox_publish_failed", error=str(exc), retry_in=delay)
                 await self._sleep(delay)
                 continue
             if published >= self._batch:

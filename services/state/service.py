@@ -6,13 +6,13 @@ the relay publishes them afterwards.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.flow_runs import (
@@ -42,7 +42,7 @@ from services.state.outcomes import effect_of
 from services.state.rules import Status, Verdict, decide
 from services.state.settings import OrchestrationSettings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 BULK_BATCH = 500
 
@@ -394,9 +394,7 @@ class StateService:
                 },
             )
             if not recorded:
-                log.info(
-                    "duplicate cancellation result ignored: flow_run_id=%s", result.flow_run_id
-                )
+                log.info("duplicate_result_ignored", flow_run_id=str(result.flow_run_id))
                 return
             self._metrics.results.labels(result.outcome.value).inc()
             row = await store.lock_run(conn, result.flow_run_id)
@@ -405,7 +403,7 @@ class StateService:
                 row["state_type"] != StateType.CANCELLING.value
                 or row["state_id"] != result.state_id
             ):
-                log.info("stale cancellation result recorded only: flow_run_id=%s", row["id"])
+                log.info("stale_result_recorded_only", flow_run_id=str(row["id"]))
                 return
             changes = _Changes(utcnow())
             self._apply_outcome(row, attempt, result, changes)

@@ -292,7 +292,7 @@ class _Subscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        cancelled = await self._finish(set(revoked), 0.01)
+        cancelled = await self._finish(set(revoked), self._graceful_timeout)
         if cancelled:
             log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
 

@@ -32,9 +32,9 @@ class StateHarness:
         await self.bus.publish(message.TOPIC, message.key, message.model_dump_json().encode())
 
     async def records(
-        self, topic: str, *, until: Callable[[list[Record]], bool], timeout: float = 15.0
+        self, topic: str, *, until: Callable[[list[Record]], bool], within: float = 15.0
     ) -> list[Record]:
-        records = await self.kit.read(topic, until=until, timeout=timeout)
+        records = await self.kit.read(topic, until=until, within=within)
         assert until(records), f"timed out waiting on {topic}: {len(records)} records"
         return records
 
@@ -50,16 +50,18 @@ class StateHarness:
 
     async def running_run(self, infrastructure_pid: str | None = "myhost:4242") -> FlowRun:
         run = await self.runtime.service.create_flow_run(
-            FlowRunCreate(name="nightly-etl", tags=["nightly"], infrastructure_pid=infrastructure_pid)
+            FlowRunCreate(
+                name="nightly-etl", tags=["nightly"], infrastructure_pid=infrastructure_pid
+            )
         )
         result = await self.runtime.service.set_state(run.id, StateCreate(type=StateType.RUNNING))
         assert result.state is not None
         return await self.runtime.service.read_flow_run(run.id)
 
     async def wait_state(
-        self, run_id: UUID, state_type: StateType, timeout: float = 15.0
+        self, run_id: UUID, state_type: StateType, within: float = 15.0
     ) -> FlowRun:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             run = await self.runtime.service.read_flow_run(run_id)
             if run.state_type is state_type:

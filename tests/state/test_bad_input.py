@@ -57,12 +57,13 @@ async def test_bad_messages_are_dead_lettered_and_the_service_carries_on(
         return {
             r.key.decode().split("-", 1)[0]: r
             for r in records
-            if r.key is not None and r.key.decode().endswith(str(run.id))
+            if r.key is not None
+            and r.key.decode().endswith(str(run.id))
             and dict(r.headers).get("cancelbus-dlq-topic", b"").decode().endswith(topic)
         }
 
     records = await state.records(
-        Topics.DEAD_LETTERS, until=lambda rs: len(mine(rs)) == len(payloads), timeout=30
+        Topics.DEAD_LETTERS, until=lambda rs: len(mine(rs)) == len(payloads), within=30
     )
     letters = mine(records)
     assert set(letters) == set(payloads)

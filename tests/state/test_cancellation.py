@@ -85,9 +85,7 @@ async def test_cancel_running_run_requests_once_and_result_cancels(state: StateH
     after = await state.runtime.service.read_flow_run(run.id)
     assert after.state == cancelled.state
     history = await state.runtime.service.cancellation_history(run.id)
-    assert [(h.attempt, h.outcome, h.worker) for h in history] == [
-        (1, "cancelled", "test-worker")
-    ]
+    assert [(h.attempt, h.outcome, h.worker) for h in history] == [(1, "cancelled", "test-worker")]
 
 
 async def test_cancelling_a_terminal_run_aborts_with_the_reason(state: StateHarness) -> None:
@@ -185,7 +183,8 @@ async def test_failed_attempts_are_retried_then_left_to_the_timeout(state: State
 
     for attempt in range(1, max_attempts + 1):
         records = await state.records(
-            Topics.CANCEL_REQUESTED, until=lambda rs: len(requests_for(rs, run.id)) >= attempt
+            Topics.CANCEL_REQUESTED,
+            until=lambda rs, n=attempt: len(requests_for(rs, run.id)) >= n,
         )
         request = requests_for(records, run.id)[attempt - 1]
         assert request.attempt == attempt
@@ -207,7 +206,9 @@ async def test_not_found_cancels_and_unsupported_stays_cancelling(state: StateHa
         until=lambda rs: bool(requests_for(rs, gone.id) and requests_for(rs, unsupported.id)),
     )
 
-    await state.publish(result_for(requests_for(records, gone.id)[0], CancellationOutcome.NOT_FOUND))
+    await state.publish(
+        result_for(requests_for(records, gone.id)[0], CancellationOutcome.NOT_FOUND)
+    )
     await state.publish(
         result_for(requests_for(records, unsupported.id)[0], CancellationOutcome.UNSUPPORTED)
     )

@@ -23,7 +23,7 @@ class BusKit(Protocol):
     def make_bus(self, client: str) -> Bus: ...
 
     async def read(
-        self, topic: str, *, until: Callable[[list[Record]], bool], timeout: float
+        self, topic: str, *, until: Callable[[list[Record]], bool], within: float
     ) -> list[Record]: ...
 
 
@@ -39,9 +39,9 @@ class MemoryKit:
         return self.bus
 
     async def read(
-        self, topic: str, *, until: Callable[[list[Record]], bool], timeout: float
+        self, topic: str, *, until: Callable[[list[Record]], bool], within: float
     ) -> list[Record]:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             records = self.bus.messages(topic)
             if until(records) or asyncio.get_running_loop().time() > deadline:
@@ -69,9 +69,9 @@ class KafkaKit:
         )
 
     async def read(
-        self, topic: str, *, until: Callable[[list[Record]], bool], timeout: float
+        self, topic: str, *, until: Callable[[list[Record]], bool], within: float
     ) -> list[Record]:
-        """Everything on `topic` from the beginning, polling until `until` holds or time runs out."""
+        """Everything on `topic` from the start, polling until `until` holds or time runs out."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
@@ -81,7 +81,7 @@ class KafkaKit:
         await consumer.start()
         records: list[Record] = []
         try:
-            deadline = asyncio.get_running_loop().time() + timeout
+            deadline = asyncio.get_running_loop().time() + within
             full = self.prefix + topic
             partitions: set[int] | None = None
             while partitions is None:
@@ -89,7 +89,7 @@ class KafkaKit:
                 if partitions is None:
                     if asyncio.get_running_loop().time() > deadline:
                         return records
-                    await consumer._client.force_metadata_update()  # noqa: SLF001
+                    await consumer._client.force_metadata_update()
                     await asyncio.sleep(0.1)
             tps = [TopicPartition(full, p) for p in sorted(partitions)]
             consumer.assign(tps)

@@ -1,0 +1,210 @@
+"""Orchestration rules: the answers a Prefect 3 client gets when it proposes a state."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.states import TERMINAL_STATES, StateType
+from services.state.rules import CANNOT_BE_ENFORCED, NOT_STARTED, Status, Verdict, decide
+
+TERMINAL = sorted(TERMINAL_STATES)
+NOT_STARTED_STATES = [StateType.SCHEDULED, StateType.PENDING]
+NOT_AFTER_CANCELLING = [
+    t for t in StateType if t not in {StateType.CANCELLED, StateType.CANCELLING}
+]
+ACTIVE = [t for t in StateType if not t.is_terminal and t is not StateType.CANCELLING]
+
+
+@pytest.mark.parametrize("current", TERMINAL)
+@pytest.mark.parametrize("has_infrastructure", [False, True])
+@pytest.mark.parametrize("force", [False, True])
+def test_cancelling_a_finished_run_aborts(
+    current: StateType, has_infrastructure: bool, force: bool
+) -> None:
+    verdict = decide(
+        current, StateType.CANCELLING, has_infrastructure=has_infrastructure, force=force
+    )
+
+    assert verdict.status is Status.ABORT
+    assert verdict.new_type is None
+    assert verdict.reason is not None
+    assert f"Run is already in terminal state {current.value}" in verdict.reason
+    assert not verdict.request_cancellation
+
+
+@pytest.mark.parametrize("current", TERMINAL)
+@pytest.mark.parametrize("proposed", [StateType.RUNNING, StateType.COMPLETED, StateType.PENDING])
+def test_terminal_states_are_final_unless_forced(current: StateType, proposed: StateType) -> None:
+    assert decide(current, proposed, has_infrastructure=True).status is Status.ABORT
+
+    forced = decide(current, proposed, has_infrastructure=True, force=True)
+    assert forced == Verdict(Status.ACCEPT, new_type=proposed)
+
+
+@pytest.mark.parametrize("proposed", NOT_AFTER_CANCELLING)
+@pytest.mark.parametrize("has_infrastructure", [False, True])
+def test_a_cancelling_run_may_only_become_cancelled(
+    proposed: StateType, has_infrastructure: bool
+) -> None:
+    verdict = decide(StateType.CANCELLING, proposed, has_infrastructure=has_infrastructure)
+
+    assert verdict.status is Status.REJECT
+    assert verdict.new_type is None
+    assert verdict.reason == (
+        "Cannot transition flows that are cancelling to a state other than Cancelled."
+    )
+    forced = decide(
+        StateType.CANCELLING, proposed, has_infrastructure=has_infrastructure, force=True
+    )
+    assert forced == Verdict(Status.ACCEPT, new_type=proposed)
+
+
+def test_a_cancelling_run_becomes_cancelled() -> None:
+    verdict = decide(StateType.CANCELLING, StateType.CANCELLED, has_infrastructure=True)
+
+    assert verdict == Verdict(Status.ACCEPT, new_type=StateType.CANCELLED)
+
+
+@pytest.mark.parametrize("has_infrastructure", [False, True])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_repeated_cancel_request_changes_nothing(has_infrastructure: bool, force: bool) -> None:
+    first = decide(StateType.RUNNING, StateType.CANCELLING, has_infrastructure=True)
+    repeat = decide(
+        StateType.CANCELLING,
+        StateType.CANCELLING,
+        has_infrastructure=has_infrastructure,
+        force=force,
+    )
+
+    assert repeat.status is first.status is Status.ACCEPT
+    assert repeat.new_type is None  # no second state
+    assert not repeat.request_cancellation  # no second event
+
+
+@pytest.mark.parametrize("current", [None, *NOT_STARTED_STATES])
+def test_cancelling_a_run_that_never_started_cancels_it_at_once(
+    current: StateType | None,
+) -> None:
+    verdict = decide(current, StateType.CANCELLING, has_infrastructure=False)
+
+    assert verdict == Verdict(Status.ACCEPT, new_type=StateType.CANCELLED, message=NOT_STARTED)
+
+
+def test_cancelling_a_running_run_without_infrastructure_says_it_cannot_be_enforced() -> None:
+    verdict = decide(StateType.RUNNING, StateType.CANCELLING, has_infrastructure=False)
+
+    assert verdict == Verdict(
+        Status.ACCEPT, new_type=StateType.CANCELLED, message=CANNOT_BE_ENFORCED
+    )
+    assert "cancellation cannot be enforced" in CANNOT_BE_ENFORCED
+
+
+@pytest.mark.parametrize("current", [None, *ACTIVE])
+def test_cancelling_a_run_with_infrastructure_asks_its_worker(
+    current: StateType | None,
+) -> None:
+    verdict = decide(current, StateType.CANCELLING, has_infrastructure=True)
+
+    assert verdict == Verdict(
+        Status.ACCEPT, new_type=StateType.CANCELLING, request_cancellation=True
+    )
+
+
+def test_a_launcher_cannot_start_a_cancelling_or_cancelled_run() -> None:
+    assert decide(StateType.CANCELLING, StateType.RUNNING, has_infrastructure=True).status is (
+        Status.REJECT
+    )
+    assert decide(StateType.CANCELLED, StateType.RUNNING, has_infrastructure=True).status is (
+        Status.ABORT
+    )
+
+
+@pytest.mark.parametrize(
+    ("current", "proposed"),
+    [
+        (None, StateType.SCHEDULED),
+        (StateType.SCHEDULED, StateType.PENDING),
+        (StateType.PENDING, StateType.RUNNING),
+        (StateType.RUNNING, StateType.COMPLETED),
+        (StateType.RUNNING, StateType.CANCELLED),
+    ],
+)
+def test_ordinary_transitions_are_accepted(current: StateType | None, proposed: StateType) -> None:
+    verdict = decide(current, proposed, has_infrastructure=True)
+
+    assert verdict == Verdict(Status.ACCEPT, new_type=proposed)
+
+
+# --- properties over every (current, proposed, has_infrastructure, force) -------------------
+# The domain has 10 * 9 * 2 * 2 = 360 cases; hypothesis stops once it has seen them all.
+
+cases = given(
+    current=st.none() | st.sampled_from(StateType),
+    proposed=st.sampled_from(StateType),
+    has_infrastructure=st.booleans(),
+    force=st.booleans(),
+)
+exhaustively = settings(max_examples=1000)
+
+
+@exhaustively
+@cases
+def test_verdicts_are_consistent(
+    current: StateType | None, proposed: StateType, has_infrastructure: bool, force: bool
+) -> None:
+    verdict = decide(current, proposed, has_infrastructure=has_infrastructure, force=force)
+
+    assert verdict.status is not Status.WAIT
+    if verdict.status is not Status.ACCEPT:
+        assert verdict.new_type is None
+        assert verdict.reason
+        assert not verdict.request_cancellation
+        assert verdict.message is None
+    if verdict.request_cancellation:
+        assert verdict.new_type is StateType.CANCELLING
+        assert has_infrastructure
+    if verdict.new_type is None and verdict.status is Status.ACCEPT:
+        assert (current, proposed) == (StateType.CANCELLING, StateType.CANCELLING)
+
+
+@exhaustively
+@cases
+def test_a_run_enters_cancelling_only_with_a_request_to_its_worker(
+    current: StateType | None, proposed: StateType, has_infrastructure: bool, force: bool
+) -> None:
+    verdict = decide(current, proposed, has_infrastructure=has_infrastructure, force=force)
+
+    entering = verdict.new_type is StateType.CANCELLING
+    assert entering == verdict.request_cancellation
+    if not has_infrastructure:
+        assert not entering  # a run nobody can kill never waits for the timeout
+
+
+@exhaustively
+@cases
+def test_a_cancel_request_never_leaves_a_run_running(
+    current: StateType | None, proposed: StateType, has_infrastructure: bool, force: bool
+) -> None:
+    verdict = decide(current, proposed, has_infrastructure=has_infrastructure, force=force)
+
+    if proposed is StateType.CANCELLING and verdict.status is Status.ACCEPT:
+        assert verdict.new_type in {StateType.CANCELLING, StateType.CANCELLED, None}
+    if verdict.new_type is StateType.CANCELLED and proposed is StateType.CANCELLING:
+        assert verdict.message in {NOT_STARTED, CANNOT_BE_ENFORCED}
+
+
+@exhaustively
+@cases
+def test_finished_runs_stay_finished_without_force(
+    current: StateType | None, proposed: StateType, has_infrastructure: bool, force: bool
+) -> None:
+    verdict = decide(current, proposed, has_infrastructure=has_infrastructure, force=force)
+
+    if current is not None and current.is_terminal:
+        assert not verdict.request_cancellation
+        if not force or proposed is StateType.CANCELLING:
+            assert verdict.status is Status.ABORT
+    if current is StateType.CANCELLING and not force:
+        assert verdict.new_type in {StateType.CANCELLED, None}

@@ -1,0 +1,491 @@
+"""The wire contract: infrastructure ids and bus messages round-trip, and bad input is refused
+with a ValueError (ids) or a one-line MessageRejected (messages), never anything else."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.messages import (
+    MESSAGE_TYPES,
+    CancelFlowRun,
+    CancellationOutcome,
+    CancellationRequested,
+    CancellationResult,
+    CancellationTimedOut,
+    FlowRunStateChanged,
+    Message,
+    MessageRejected,
+    WorkerHeartbeat,
+    json_schemas,
+    parse_message,
+)
+from schemas.states import State, StateType
+
+# --- infrastructure ids ---------------------------------------------------------------------
+
+_name = st.text(min_size=1)
+_fingerprints = st.none() | _name
+_pids = st.text(st.characters(categories=["Nd"]), min_size=1)
+_k8s_ids = st.builds(
+    lambda ns, job: f"{ns}/{job}",
+    st.text().filter(lambda s: "/" not in s),
+    st.text().filter(lambda s: "/" not in s),
+)
+
+infrastructure_ids = st.one_of(
+    st.builds(
+        InfrastructureId,
+        kind=st.just(InfrastructureKind.PROCESS),
+        scope=_name,
+        id=_pids,
+        fingerprint=_fingerprints,
+    ),
+    st.builds(
+        InfrastructureId,
+        kind=st.just(InfrastructureKind.DOCKER),
+        scope=_name,
+        id=_name,
+        fingerprint=_fingerprints,
+    ),
+    st.builds(
+        InfrastructureId,
+        kind=st.just(InfrastructureKind.KUBERNETES),
+        scope=_name,
+        id=_k8s_ids,
+        fingerprint=_fingerprints,
+    ),
+)
+
+
+@given(infrastructure_ids)
+def test_canonical_form_round_trips(infra: InfrastructureId) -> None:
+    text = str(infra)
+
+    assert text.startswith(f"{infra.kind.value}://")
+    assert InfrastructureId.parse(text) == infra
+    assert InfrastructureId.parse(f"  {text}\n") == infra  # pasted with stray whitespace
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "scope", "ident"),
+    [
+        ("worker-1:4242", InfrastructureKind.PROCESS, "worker-1", "4242"),
+        ("10.0.0.7:1", InfrastructureKind.PROCESS, "10.0.0.7", "1"),
+        (
+            "unix:///var/run/docker.sock:abc",
+            InfrastructureKind.DOCKER,
+            "unix:///var/run/docker.sock",
+            "abc",
+        ),
+        ("tcp://10.1.2.3:2376:abc", InfrastructureKind.DOCKER, "tcp://10.1.2.3:2376", "abc"),
+        ("ssh://me@build-host:9f3c2a", InfrastructureKind.DOCKER, "ssh://me@build-host", "9f3c2a"),
+        ("prod-eu:flows:etl-7", InfrastructureKind.KUBERNETES, "prod-eu", "flows/etl-7"),
+    ],
+)
+def test_plain_forms_parse_without_fingerprint(
+    text: str, kind: InfrastructureKind, scope: str, ident: str
+) -> None:
+    infra = InfrastructureId.parse(text)
+
+    assert (infra.kind, infra.scope, infra.id, infra.fingerprint) == (kind, scope, ident, None)
+    assert InfrastructureId.parse(str(infra)) == infra
+
+
+def test_canonical_form_keeps_fingerprint() -> None:
+    infra = InfrastructureId(kind="kubernetes", scope="prod", id="ns/job", fingerprint="uid-1")
+
+    assert str(infra) == "kubernetes://prod/ns%2Fjob#uid-1"
+    assert InfrastructureId.parse(str(infra)).fingerprint == "uid-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "not an infrastructure id"),
+        ("just-a-host", "not an infrastructure id"),
+        ("host:not-a-pid", "not an infrastructure id"),
+        ("a:b:c:d", "not an infrastructure id"),
+        ("cluster::job", "not an infrastructure id"),
+        ("unix:///var/run/docker.sock", "docker_api_url:container_id"),
+        ("unix:///var/run/docker.sock:", "docker_api_url:container_id"),
+        ("process://host", r"process://<scope>/<id>"),
+        ("docker:///abc", r"docker://<scope>/<id>"),
+        ("process://host/abc", "a process id must be a PID"),
+        ("kubernetes://prod/job-without-namespace", "namespace/job"),
+        ("process://host/12#", "fingerprint"),
+    ],
+)
+def test_bad_strings_raise_value_error_saying_why(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        InfrastructureId.parse(text)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=pytest.fail.Exception, reason="BUG: 'tcp://' is taken as a Docker scope"
+)
+@pytest.mark.parametrize("text", ["tcp://:abc", "unix://:abc"])
+def test_docker_url_without_host_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="docker_api_url:container_id"):
+        InfrastructureId.parse(text)
+
+
+_id_fragments = st.sampled_from(
+    [
+        "process://",
+        "docker://",
+        "kubernetes://",
+        "unix://",
+        ":",
+        "/",
+        "#",
+        "%",
+        "%2F",
+        "%ZZ",
+        "%ED%A0%80",
+        "host",
+        "12",
+        "٣",
+        " ",
+        "\x00",
+        "",
+    ]
+)
+_id_like_text = st.lists(_id_fragments | st.text(max_size=3), max_size=8).map("".join)
+
+
+def _parse_or_error(text: str) -> InfrastructureId | ValueError:
+    try:
+        return InfrastructureId.parse(text)
+    except ValueError as exc:
+        return exc
+
+
+@given(st.text() | _id_like_text)
+def test_parse_returns_a_valid_id_or_raises_value_error(text: str) -> None:
+    infra = _parse_or_error(text)
+    if isinstance(infra, ValueError):
+        assert str(infra)
+        return
+    assert infra.scope
+    assert infra.id
+    assert InfrastructureId.parse(str(infra)) == infra
+
+
+# --- messages -------------------------------------------------------------------------------
+
+_minute_offsets = st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+_times = st.datetimes(timezones=st.none() | st.just(UTC) | _minute_offsets)
+_text = st.text(max_size=40)
+_json_scalars: st.SearchStrategy[object] = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _text,
+)
+_json: st.SearchStrategy[object] = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+_seconds = st.floats(min_value=0, max_value=86400, exclude_min=True)
+_common: dict[str, Any] = {"id": st.uuids(), "occurred_at": _times, "flow_run_id": st.uuids()}
+
+_states = st.builds(
+    State,
+    id=st.uuids(),
+    type=st.sampled_from(StateType),
+    name=_text,
+    timestamp=_times,
+    message=st.none() | _text,
+    state_details=st.dictionaries(_text, _json, max_size=3),
+    data=_json,
+)
+
+MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
+    CancelFlowRun: st.builds(
+        CancelFlowRun,
+        **_common,
+        reason=st.none() | st.text(max_size=2000),
+        requested_by=st.none() | st.text(max_size=256),
+        grace_seconds=st.none() | _seconds,
+        force=st.booleans(),
+    ),
+    CancellationRequested: st.builds(
+        CancellationRequested,
+        **_common,
+        state_id=st.uuids(),
+        infrastructure=infrastructure_ids,
+        grace_seconds=_seconds,
+        attempt=st.integers(min_value=1),
+        reason=st.none() | _text,
+        requested_by=st.none() | _text,
+        final_teardown=st.booleans(),
+    ),
+    CancellationResult: st.builds(
+        CancellationResult,
+        **_common,
+        request_id=st.uuids(),
+        state_id=st.uuids(),
+        attempt=st.integers(min_value=1),
+        outcome=st.sampled_from(CancellationOutcome),
+        detail=st.none() | st.text(max_size=4000),
+        worker=st.text(min_size=1, max_size=256),
+        kind=st.sampled_from(InfrastructureKind),
+        started_at=_times,
+        finished_at=_times,
+    ),
+    CancellationTimedOut: st.builds(
+        CancellationTimedOut,
+        **_common,
+        state_id=st.uuids(),
+        cancelling_since=_times,
+        timeout_seconds=st.floats(min_value=0, exclude_min=True, allow_infinity=False),
+    ),
+    FlowRunStateChanged: st.builds(
+        FlowRunStateChanged,
+        **_common,
+        event=_text,
+        state=_states,
+        previous_state_type=st.none() | st.sampled_from(StateType),
+        infrastructure=st.none() | infrastructure_ids,
+        tags=st.lists(_text, max_size=4),
+    ),
+    WorkerHeartbeat: st.builds(
+        WorkerHeartbeat,
+        id=st.uuids(),
+        occurred_at=_times,
+        worker=st.text(min_size=1, max_size=256),
+        kind=st.sampled_from(InfrastructureKind),
+        scope=st.text(min_size=1),
+        version=_text,
+        interval_seconds=st.floats(min_value=0, exclude_min=True, allow_infinity=False),
+    ),
+}
+any_message = st.one_of(*MESSAGE_STRATEGIES.values())
+
+_RUN = UUID("6f1c9a52-3a5e-4d4b-9a43-2b8e0c1d7e11")
+_STATE = UUID("0b7d3e4f-1c2a-4e5b-8f6a-9d0c1b2a3e4f")
+_AT = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+_INFRA = InfrastructureId(kind="process", scope="worker-1", id="4242", fingerprint="1714564800.5")
+EXAMPLES: dict[type[Message], Message] = {
+    CancelFlowRun: CancelFlowRun(flow_run_id=_RUN, reason="stuck", requested_by="ops"),
+    CancellationRequested: CancellationRequested(
+        flow_run_id=_RUN, state_id=_STATE, infrastructure=_INFRA
+    ),
+    CancellationResult: CancellationResult(
+        flow_run_id=_RUN,
+        request_id=_STATE,
+        state_id=_STATE,
+        outcome="cancelled",
+        worker="process@worker-1",
+        kind="process",
+        started_at=_AT,
+        finished_at=_AT,
+    ),
+    CancellationTimedOut: CancellationTimedOut(
+        flow_run_id=_RUN, state_id=_STATE, cancelling_since=_AT, timeout_seconds=300
+    ),
+    FlowRunStateChanged: FlowRunStateChanged(
+        flow_run_id=_RUN,
+        event="prefect.flow-run.Cancelling",
+        state=State(type=StateType.CANCELLING),
+        infrastructure=_INFRA,
+    ),
+    WorkerHeartbeat: WorkerHeartbeat(
+        worker="process@worker-1",
+        kind="process",
+        scope="worker-1",
+        version="0.1.0",
+        interval_seconds=10,
+    ),
+}
+
+
+def _example(model: type[Message]) -> Message:
+    return EXAMPLES[model]
+
+
+def test_every_message_type_is_covered() -> None:
+    assert set(MESSAGE_STRATEGIES) == set(EXAMPLES) == set(MESSAGE_TYPES)
+
+
+@given(any_message)
+def test_messages_round_trip_through_json(message: Message) -> None:
+    assert parse_message(type(message), message.model_dump_json().encode()) == message
+
+
+@given(any_message)
+def test_messages_are_keyed_by_flow_run_or_by_worker_scope(message: Message) -> None:
+    if isinstance(message, WorkerHeartbeat):
+        assert message.key == f"{message.kind.value}:{message.scope}"
+    else:
+        assert message.key == str(message.flow_run_id)  # type: ignore[attr-defined]
+
+
+def _document(message: Message) -> dict[str, Any]:
+    return dict(json.loads(message.model_dump_json()))
+
+
+@pytest.mark.xfail(
+    strict=True, raises=MessageRejected, reason="BUG: an infinite float is accepted, sent as null"
+)
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(CancellationTimedOut, "timeout_seconds"), (WorkerHeartbeat, "interval_seconds")],
+)
+def test_a_message_the_model_accepts_is_never_rejected_by_its_consumer(
+    model: type[Message], field: str
+) -> None:
+    message = model.model_validate(_document(_example(model)) | {field: float("inf")})
+
+    parse_message(model, message.model_dump_json().encode())
+
+
+def _rejected(model: type[Message], document: object) -> str:
+    with pytest.raises(MessageRejected) as caught:
+        parse_message(model, json.dumps(document).encode())
+    reason = caught.value.reason
+    assert "\n" not in reason
+    return reason
+
+
+_ALL_MODELS = pytest.mark.parametrize("model", MESSAGE_TYPES, ids=lambda m: m.__name__)
+
+
+@pytest.mark.parametrize("payload", [b"", b"{", b"not json", b"[1, 2]", b"null", b"\xff\xfe"])
+def test_malformed_json_is_rejected(payload: bytes) -> None:
+    with pytest.raises(MessageRejected, match="invalid CancelFlowRun") as caught:
+        parse_message(CancelFlowRun, payload)
+    assert "\n" not in caught.value.reason
+
+
+@_ALL_MODELS
+def test_another_schema_version_is_rejected(model: type[Message]) -> None:
+    document = _document(_example(model)) | {"schema_version": 2}
+
+    assert "schema_version" in _rejected(model, document)
+
+
+@_ALL_MODELS
+def test_another_schema_name_is_rejected(model: type[Message]) -> None:
+    document = _document(_example(model)) | {"schema_name": "cancelbus.Something"}
+
+    assert "schema_name" in _rejected(model, document)
+
+
+def test_a_message_read_from_the_wrong_topic_is_rejected() -> None:
+    document = _document(_example(CancelFlowRun))
+
+    assert "schema_name" in _rejected(CancellationResult, document)
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (model, name)
+        for model in MESSAGE_TYPES
+        for name, info in model.model_fields.items()
+        if info.is_required()
+    ],
+    ids=lambda value: getattr(value, "__name__", value),
+)
+def test_a_missing_required_field_is_rejected_by_name(model: type[Message], field: str) -> None:
+    document = _document(_example(model))
+    del document[field]
+
+    reason = _rejected(model, document)
+    assert f"{field}: Field required" in reason
+    assert reason.startswith(f"invalid {model.__name__}")
+
+
+@_ALL_MODELS
+def test_an_unknown_field_is_rejected_by_name(model: type[Message]) -> None:
+    document = _document(_example(model)) | {"priority": "high"}
+
+    assert "priority: Extra inputs are not permitted" in _rejected(model, document)
+
+
+def test_a_payload_over_the_limit_is_rejected_before_parsing() -> None:
+    payload = _example(CancelFlowRun).model_dump_json().encode()
+
+    assert parse_message(CancelFlowRun, payload, max_bytes=len(payload)).model_dump_json()
+    with pytest.raises(MessageRejected, match="too large") as caught:
+        parse_message(CancelFlowRun, payload, max_bytes=len(payload) - 1)
+    assert str(len(payload)) in caught.value.reason
+
+
+def _parse_or_reason(model: type[Message], payload: bytes) -> Message | str:
+    """The parsed message, or the reason it was rejected; any other exception escapes."""
+    try:
+        return parse_message(model, payload)
+    except MessageRejected as exc:
+        return exc.reason
+
+
+@_ALL_MODELS
+@given(payload=st.binary(max_size=200))
+def test_arbitrary_bytes_are_parsed_or_rejected(model: type[Message], payload: bytes) -> None:
+    result = _parse_or_reason(model, payload)
+    if isinstance(result, str):
+        assert result
+        assert "\n" not in result
+
+
+@given(
+    message=any_message,
+    changes=st.dictionaries(
+        st.sampled_from(
+            [
+                "flow_run_id",
+                "state_id",
+                "attempt",
+                "grace_seconds",
+                "outcome",
+                "infrastructure",
+                "state",
+                "kind",
+                "worker",
+                "scope",
+                "occurred_at",
+            ]
+        ),
+        _json,
+        min_size=1,
+    ),
+)
+def test_corrupted_fields_are_parsed_or_rejected(message: Message, changes: dict[str, Any]) -> None:
+    payload = json.dumps(_document(message) | changes).encode()
+    result = _parse_or_reason(type(message), payload)
+    if isinstance(result, str):
+        assert "\n" not in result
+
+
+def test_json_schemas_describe_every_message() -> None:
+    schemas = json_schemas()
+
+    assert set(schemas) == {f"cancelbus.{m.__name__}" for m in MESSAGE_TYPES}
+    json.dumps(schemas)
+    for model in MESSAGE_TYPES:
+        schema = schemas[f"cancelbus.{model.__name__}"]
+        assert schema["additionalProperties"] is False
+        properties = schema["properties"]
+        assert isinstance(properties, dict)
+        assert properties["schema_version"]["const"] == 1
+        required = {n for n, info in model.model_fields.items() if info.is_required()}
+        assert set(schema.get("required", [])) == required  # type: ignore[call-overload]
+
+
+def test_default_occurred_at_is_timezone_aware() -> None:
+    message = CancelFlowRun(flow_run_id=_RUN)
+
+    assert message.occurred_at.tzinfo is not None
+    assert abs(datetime.now(UTC) - message.occurred_at) < timedelta(minutes=1)
