@@ -85,7 +85,7 @@ class InfrastructureId(BaseModel):
     def _parse_plain(cls, text: str) -> InfrastructureId:
         if "://" in text:
             scope, _, container = text.rpartition(":")
-            if not container or "/" in container or scope.endswith(":/"):
+            if not container or "/" in container or scope.endswith("://"):
                 raise ValueError("expected docker_api_url:container_id")
             return cls(kind=InfrastructureKind.DOCKER, scope=scope, id=container)
         parts = text.split(":")

@@ -20,7 +20,8 @@ DEFAULT_GRACE_SECONDS = 30.0
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # no inf/NaN: JSON cannot carry them, so a consumer would reject what a producer sent
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     TOPIC: ClassVar[str]
 

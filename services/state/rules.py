@@ -21,7 +21,7 @@ class Status(StrEnum):
 CANNOT_BE_ENFORCED = "cancellation cannot be enforced: the run has no infrastructure id"
 NOT_STARTED = "Cancelled before the run's infrastructure started"
 
-_NOT_STARTED_STATES = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
+_NOT_STARTED_STATES = frozenset({StateType.SCHEDULED, StateType.PENDING})
 
 
 @dataclass(frozen=True, slots=True)

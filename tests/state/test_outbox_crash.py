@@ -11,7 +11,7 @@ from schemas.messages import CancellationRequested
 from schemas.topics import Topics
 from services.localinfra import KafkaBroker
 from tests.support.buses import KafkaKit
-from tests.support.services import StateProcess
+from services.localinfra.service_process import StateProcess
 
 
 async def test_event_committed_while_the_broker_was_down_is_published_after_a_crash(

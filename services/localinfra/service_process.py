@@ -1,4 +1,4 @@
-"""cancelbus services as real OS processes, the way they are deployed."""
+"""cancelbus services as real OS processes, the way they are deployed (tests, benchmarks)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,210 @@
+"""Benchmark of the state service on real Kafka, with SQLite and PostgreSQL.
+
+1. latency: `set_state` CANCELLING over REST -> `CancellationRequested` on the topic.
+2. bulk: N running runs cancelled by one `POST /api/flow_runs/cancel`, a simulated worker
+   answering every request with `cancelled` -> all CANCELLED; runs/s and peak RSS.
+
+    .venv/bin/python -m bench.state_bench [--db sqlite|postgres|both] [--runs 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.stats import PeakRss, fmt, percentiles
+from schemas.infrastructure import InfrastructureKind
+from schemas.messages import CancellationOutcome, CancellationRequested, CancellationResult
+from schemas.topics import Topics
+from services.localinfra import KafkaBroker, PostgresServer
+from services.localinfra.service_process import StateProcess
+
+
+async def _watch_requests(bootstrap: str, arrivals: dict[str, float], ready: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(
+        Topics.CANCEL_REQUESTED,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-watch-{time.time_ns()}",
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=5,
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=50)
+        await consumer.seek_to_end()
+        ready.set()
+        while True:
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for messages in batch.values():
+                for m in messages:
+                    arrivals.setdefault(m.key.decode(), now)
+    finally:
+        await consumer.stop()
+
+
+async def _fake_worker(bootstrap: str) -> None:
+    """Answers every request with `cancelled`, as a worker would once the process is gone."""
+    consumer = AIOKafkaConsumer(
+        Topics.CANCEL_REQUESTED,
+        bootstrap_servers=bootstrap,
+        group_id="bench-worker",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=2)
+    await consumer.start()
+    await producer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
+            futures = []
+            for messages in batch.values():
+                for m in messages:
+                    request = CancellationRequested.model_validate_json(m.value)
+                    now = datetime.now(UTC)
+                    result = CancellationResult(
+                        flow_run_id=request.flow_run_id,
+                        request_id=request.id,
+                        state_id=request.state_id,
+                        attempt=request.attempt,
+                        outcome=CancellationOutcome.CANCELLED,
+                        worker="bench-worker",
+                        kind=InfrastructureKind.PROCESS,
+                        started_at=now,
+                        finished_at=now,
+                    )
+                    futures.append(
+                        await producer.send(
+                            Topics.CANCEL_RESULTS,
+                            result.model_dump_json().encode(),
+                            key=result.key.encode(),
+                        )
+                    )
+            if futures:
+                await asyncio.gather(*futures)
+                await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def _create_runs(api: httpx.AsyncClient, count: int, tag: str) -> list[str]:
+    ids: list[str] = []
+    semaphore = asyncio.Semaphore(16)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            body = {
+                "name": f"bench-{i}",
+                "tags": [tag],
+                "infrastructure_pid": f"benchhost:{10000 + i}",
+                "state": {"type": "RUNNING"},
+            }
+            response = await api.post("/flow_runs/", json=body)
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return ids
+
+
+async def latency(api: httpx.AsyncClient, bootstrap: str, samples: int) -> dict[str, float]:
+    arrivals: dict[str, float] = {}
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(_watch_requests(bootstrap, arrivals, ready))
+    await ready.wait()
+    run_ids = await _create_runs(api, samples, "latency")
+    took: list[float] = []
+    for run_id in run_ids:
+        start = time.perf_counter()
+        response = await api.post(
+            f"/flow_runs/{run_id}/set_state", json={"state": {"type": "CANCELLING"}}
+        )
+        assert response.json()["status"] == "ACCEPT", response.text
+        while run_id not in arrivals:
+            await asyncio.sleep(0.0005)
+        took.append((arrivals[run_id] - start) * 1000)
+    watcher.cancel()
+    await asyncio.gather(watcher, return_exceptions=True)
+    return percentiles(took)
+
+
+async def bulk(api: httpx.AsyncClient, bootstrap: str, runs: int) -> dict[str, float]:
+    await _create_runs(api, runs, "bulk")
+    worker = asyncio.create_task(_fake_worker(bootstrap))
+    start = time.perf_counter()
+    response = await api.post(
+        "/flow_runs/cancel", json={"flow_runs": {"tags": {"all_": ["bulk"]}}}, timeout=300
+    )
+    response.raise_for_status()
+    accepted = time.perf_counter() - start
+    query = {"flow_runs": {"tags": {"all_": ["bulk"]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
+    while (await api.post("/flow_runs/count", json=query)).json() < runs:
+        await asyncio.sleep(0.05)
+    total = time.perf_counter() - start
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    return {"runs": runs, "bulk_call_s": accepted, "all_cancelled_s": total, "runs_per_s": runs / total}
+
+
+async def run_one(db: str, args: argparse.Namespace, broker: KafkaBroker, work: Path) -> None:
+    postgres = PostgresServer() if db == "postgres" else None
+    if postgres is not None:
+        await asyncio.to_thread(postgres.start)
+        database_url = postgres.create_database("bench")
+    else:
+        database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    env = {
+        "CANCELBUS_DATABASE_URL": database_url,
+        "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+    }
+    state = StateProcess(env, work / f"state-{db}.log").start()
+    try:
+        await asyncio.to_thread(state.wait_healthy)
+        assert state.proc is not None
+        rss = PeakRss(state.proc.pid).start()
+        async with httpx.AsyncClient(base_url=state.api_url, timeout=30) as api:
+            lat = await latency(api, broker.bootstrap_servers, args.samples)
+            print(f"[{db}] set_state -> CancellationRequested: {fmt(lat)}", flush=True)
+            result = await bulk(api, broker.bootstrap_servers, args.runs)
+        peak = await rss.stop()
+        print(
+            f"[{db}] bulk {result['runs']:.0f} runs: bulk call {result['bulk_call_s']:.2f}s, "
+            f"all CANCELLED after {result['all_cancelled_s']:.2f}s "
+            f"= {result['runs_per_s']:.0f} runs/s; state service peak RSS {peak / 2**20:.0f} MB",
+            flush=True,
+        )
+    finally:
+        state.terminate()
+        if postgres is not None:
+            await asyncio.to_thread(postgres.stop)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cancelbus-bench-") as tmp:
+        work = Path(tmp)
+        broker = KafkaBroker(data_dir=work / "kafka")
+        await asyncio.to_thread(broker.start)
+        try:
+            for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
+                await run_one(db, args, broker, work)
+        finally:
+            await asyncio.to_thread(broker.close)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
