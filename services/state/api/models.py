@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,3 +33,9 @@ class CountBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     flow_runs: Any = None
+
+
+class CancellingRun(BaseModel):
+    id: UUID
+    state_id: UUID
+    since: datetime

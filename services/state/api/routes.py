@@ -16,7 +16,7 @@ from schemas.flow_runs import (
     FlowRunUpdate,
 )
 from schemas.states import State
-from services.state.api.models import OrchestrationResultBody, SetStateBody
+from services.state.api.models import CancellingRun, OrchestrationResultBody, SetStateBody
 from services.state.history import CancellationAttempt
 from services.state.service import CancelRequest, StateService
 
@@ -60,6 +60,13 @@ async def count_flow_runs(request: Request, body: FlowRunFilter | None = None) -
 async def bulk_cancel(body: BulkCancel, request: Request) -> BulkCancelResult:
     """Cancel every run matching the filter; terminal runs are counted, not changed."""
     return await _service(request).bulk_cancel(body)
+
+
+@router.get("/flow_runs/cancelling", tags=["cancellation"])
+async def cancelling_runs(request: Request) -> list[CancellingRun]:
+    """Every run now CANCELLING, with the state id and since when (for the timeout service)."""
+    runs = await _service(request).cancelling_runs()
+    return [CancellingRun(id=i, state_id=s, since=t) for i, s, t in runs]
 
 
 @router.get("/flow_runs/{flow_run_id}", tags=["flow runs"])
