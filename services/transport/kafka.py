@@ -38,7 +38,6 @@ from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
     KafkaError,
-    KafkaTimeoutError,
     TopicAlreadyExistsError,
     for_code,
 )
@@ -144,7 +143,9 @@ class KafkaBus:
 
     async def stop(self) -> None:
         subscribers, self._subscribers = self._subscribers, []
-        await asyncio.gather(*(s.stop(self._graceful_timeout) for s in subscribers))
+        await asyncio.gather(
+            *(s.stop(self._graceful_timeout, self._request_timeout) for s in subscribers)
+        )
         producer, self._producer = self._producer, None
         if producer is not None:
             await self._close_producer(producer)
@@ -268,21 +269,17 @@ class KafkaBus:
 
 
 async def _abandon_undelivered(producer: AIOKafkaProducer) -> None:
-    """Fail the batches the broker never acknowledged, so that `producer.stop()` returns.
+    """Stop retrying the batches the broker never acknowledged, so `producer.stop()` returns.
 
     aiokafka 0.14 has no close timeout: `stop()` waits for every batch, forever while the
-    broker is unreachable. Their publishers have already timed out (and will retry from
-    the outbox), so stop the sender first (it re-queues in-flight batches), then fail what
-    is left. Private attributes: guarded, and the caller still bounds `stop()` itself.
+    broker is unreachable, and its `fail_all` trips over re-queued batches. Their publishers
+    have already timed out (the outbox retries), so cancelling the sender loses nothing.
+    Private attribute, hence guarded; the caller bounds `stop()` as well.
     """
-    sender = getattr(producer, "_sender", None)
-    accumulator = getattr(producer, "_message_accumulator", None)
-    task = getattr(sender, "sender_task", None)
-    if not isinstance(task, asyncio.Task) or accumulator is None:
-        return
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    pass  # EXPERIMENT
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class _Subscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -308,19 +305,19 @@ class _Subscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
             self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
         )
 
-    async def stop(self, graceful_timeout: float) -> None:
+    async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
         self._closing = True
         if self._fetcher is not None:
             self._fetcher.cancel()
             await asyncio.gather(self._fetcher, return_exceptions=True)
         cancelled = await self._finish(set(self._batches), graceful_timeout)
-        await self._close_consumer(graceful_timeout)
+        await self._close_consumer(close_timeout)
         log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
 
-    async def _close_consumer(self, grace: float) -> None:
+    async def _close_consumer(self, timeout_s: float) -> None:
         try:
             # Leaving the group needs the broker: bounded, so an outage cannot hang shutdown.
-            await asyncio.wait_for(self._consumer.stop(), grace)
+            await asyncio.wait_for(self._consumer.stop(), timeout_s)
         except TimeoutError:
             log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
         except asyncio.CancelledError:
