@@ -1,5 +1,12 @@
 """The bus every service talks through: Kafka in production, in-process for the embedded default."""
 
-from services.transport.base import Bus, Handler, InvalidMessage, Record
+from services.transport.base import (
+    BatchHandler,
+    Bus,
+    Handler,
+    InvalidMessage,
+    Record,
+    Subscription,
+)
 
-__all__ = ["Bus", "Handler", "InvalidMessage", "Record"]
+__all__ = ["BatchHandler", "Bus", "Handler", "InvalidMessage", "Record", "Subscription"]

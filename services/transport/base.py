@@ -30,6 +30,23 @@ class Record:
 
 
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A consumer group's interest in topics: one record at a time, or batches of one partition.
+
+    A batch handler gets up to `max_batch` consecutive records of one partition and must
+    apply them atomically (one transaction); if it raises, each record is retried alone
+    under the error policy, so one bad record cannot hold back the rest.
+    """
+
+    topics: tuple[str, ...]
+    group: str
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
+    max_batch: int = 1
 
 
 class InvalidMessage(Exception):
@@ -65,3 +82,8 @@ class Bus(Protocol):
 
     def subscribe(self, topics: Sequence[str], group: str, handler: Handler) -> None:
         """Join consumer group `group` on `topics`; must be called before `start`."""
+
+    def subscribe_batch(
+        self, topics: Sequence[str], group: str, handler: BatchHandler, *, max_batch: int = 500
+    ) -> None:
+        """Like `subscribe`, delivering up to `max_batch` records of a partition at once."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from services.transport.base import Handler, InvalidMessage, Record
+from services.transport.base import Handler, InvalidMessage, Record, Subscription
 
 log = structlog.get_logger(__name__)
 
@@ -146,6 +146,34 @@ class Dispatcher:
                     error=fault,
                 )
                 await asyncio.sleep(delay)
+
+    async def run_subscription(self, records: Sequence[Record], sub: Subscription) -> None:
+        """Handle consecutive records of one partition as `sub` asks (one by one, or batched)."""
+        if sub.handler is not None:
+            for record in records:
+                await self.run(record, sub.handler)
+            return
+        batch_handler = sub.batch_handler
+        assert batch_handler is not None
+        if len(records) > 1:
+            try:
+                await batch_handler(records)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info(
+                    "batch_failed_retrying_one_by_one",
+                    group=self._group,
+                    records=len(records),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+        async def alone(record: Record) -> None:
+            await batch_handler([record])
+
+        for record in records:
+            await self.run(record, alone)
 
     async def dead_letter(self, record: Record, reason: str) -> None:
         """Publish the dead-letter entry, retrying until it is durable (or cancelled).

@@ -28,47 +28,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
-    CommitFailedError,
-    IllegalStateError,
-    KafkaError,
     TopicAlreadyExistsError,
     for_code,
 )
 
 from schemas.topics import Topics
-from services.transport.base import Handler, Record
+from services.transport.base import BatchHandler, Handler, Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
+from services.transport.kafka_consumer import KafkaSubscriber
 
 log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
-
-
-@dataclass(frozen=True, slots=True)
-class _Subscription:
-    topics: tuple[str, ...]
-    group: str
-    handler: Handler
-
-
-def _to_record(msg: ConsumerRecord) -> Record:
-    return Record(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value if msg.value is not None else b"",
-        headers=tuple((k, v if v is not None else b"") for k, v in msg.headers),
-        timestamp_ms=msg.timestamp,
-    )
 
 
 class KafkaBus:
@@ -87,6 +64,7 @@ class KafkaBus:
         topics: Sequence[str] | None = None,
         graceful_timeout: float = 10.0,
         request_timeout: float = 10.0,
+        topic_prefix: str = "",
     ) -> None:
         """`topics` are created by `start()` besides the subscribed ones (default: all `Topics`)."""
         self._servers = bootstrap_servers
@@ -99,8 +77,9 @@ class KafkaBus:
         self._topics = tuple(Topics) if topics is None else tuple(topics)
         self._graceful_timeout = graceful_timeout
         self._request_timeout = request_timeout
-        self._subscriptions: list[_Subscription] = []
-        self._subscribers: list[_Subscriber] = []
+        self._prefix = topic_prefix
+        self._subscriptions: list[Subscription] = []
+        self._subscribers: list[KafkaSubscriber] = []
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
         self._known_topics: set[str] = set()
@@ -137,7 +116,13 @@ class KafkaBus:
         )
         await self._producer.start()
         for sub in self._subscriptions:
-            subscriber = _Subscriber(self._new_consumer(sub.group), sub, self._dispatcher(sub))
+            subscriber = KafkaSubscriber(
+                self._new_consumer(sub.group),
+                sub,
+                self._dispatcher(sub),
+                topic_name=self._topic_name,
+                logical_name=self._logical_name,
+            )
             self._subscribers.append(subscriber)
             await subscriber.start(self._graceful_timeout)
 
@@ -181,7 +166,9 @@ class KafkaBus:
         async with asyncio.timeout(self._request_timeout * 1.5):
             await self._ensure_topics([topic for topic, *_ in messages])
             acks = [
-                await producer.send(topic, value, key=key.encode(), headers=list(headers))
+                await producer.send(
+                    self._topic_name(topic), value, key=key.encode(), headers=list(headers)
+                )
                 for topic, key, value, headers in messages
             ]
             outcomes = await asyncio.gather(*acks, return_exceptions=True)
@@ -194,7 +181,23 @@ class KafkaBus:
             raise RuntimeError("subscribe before start")
         if isinstance(topics, str):
             raise TypeError("topics must be a sequence of topic names, not one string")
-        self._subscriptions.append(_Subscription(tuple(topics), group, handler))
+        self._subscriptions.append(Subscription(tuple(topics), group, handler=handler))
+
+    def subscribe_batch(
+        self, topics: Sequence[str], group: str, handler: BatchHandler, *, max_batch: int = 500
+    ) -> None:
+        if self._started:
+            raise RuntimeError("subscribe before start")
+        self._subscriptions.append(
+            Subscription(tuple(topics), group, batch_handler=handler, max_batch=max_batch)
+        )
+
+    def _topic_name(self, topic: str) -> str:
+        """The broker's name of a topic: namespaced by the prefix (shared clusters, tests)."""
+        return self._prefix + topic
+
+    def _logical_name(self, topic: str) -> str:
+        return topic.removeprefix(self._prefix)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -205,14 +208,16 @@ class KafkaBus:
         # Bounded even when the broker is gone: metadata waits and acks both count.
         async with asyncio.timeout(self._request_timeout * 1.5):
             await self._ensure_topics([topic])
-            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+            await producer.send_and_wait(
+                self._topic_name(topic), value, key=key, headers=list(headers)
+            )
 
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             raise RuntimeError("cannot publish: the bus is not started")
         return self._producer
 
-    def _dispatcher(self, sub: _Subscription) -> Dispatcher:
+    def _dispatcher(self, sub: Subscription) -> Dispatcher:
         return Dispatcher(
             group=sub.group,
             publish=self._send,
@@ -246,7 +251,12 @@ class KafkaBus:
             config = {"max.message.bytes": str(self._max_message_bytes)}
             response = await admin.create_topics(
                 [
-                    NewTopic(t, self._partitions, self._replication_factor, topic_configs=config)
+                    NewTopic(
+                        self._topic_name(t),
+                        self._partitions,
+                        self._replication_factor,
+                        topic_configs=config,
+                    )
                     for t in missing
                 ]
             )
@@ -255,7 +265,7 @@ class KafkaBus:
                     raise for_code(code)(f"cannot create topic {topic}: {rest}")
                 if code == 0:
                     log.info("topic_created", topic=topic, partitions=self._partitions)
-            await self._wait_visible(admin, missing)
+            await self._wait_visible(admin, [self._topic_name(t) for t in missing])
             self._known_topics.update(missing)
 
     async def _wait_visible(self, admin: AIOKafkaAdminClient, topics: list[str]) -> None:
@@ -280,124 +290,3 @@ async def _abandon_undelivered(producer: AIOKafkaProducer) -> None:
     if isinstance(task, asyncio.Task):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-class _Subscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """One consumer in one group: fetches, runs partitions concurrently, commits per record."""
-
-    def __init__(
-        self, consumer: AIOKafkaConsumer, subscription: _Subscription, dispatcher: Dispatcher
-    ) -> None:
-        self._consumer = consumer
-        self._sub = subscription
-        self._dispatcher = dispatcher
-        self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
-        self._halted: set[TopicPartition] = set()
-        self._closing = False
-        self._graceful_timeout = 10.0
-        self._fetcher: asyncio.Task[None] | None = None
-
-    async def start(self, graceful_timeout: float) -> None:
-        self._graceful_timeout = graceful_timeout
-        await self._consumer.start()
-        self._consumer.subscribe(list(self._sub.topics), listener=self)
-        self._fetcher = asyncio.create_task(
-            self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
-        )
-
-    async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
-        self._closing = True
-        if self._fetcher is not None:
-            self._fetcher.cancel()
-            await asyncio.gather(self._fetcher, return_exceptions=True)
-        cancelled = await self._finish(set(self._batches), graceful_timeout)
-        await self._close_consumer(close_timeout)
-        log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
-
-    async def _close_consumer(self, timeout_s: float) -> None:
-        try:
-            # Leaving the group needs the broker: bounded, so an outage cannot hang shutdown.
-            await asyncio.wait_for(self._consumer.stop(), timeout_s)
-        except TimeoutError:
-            log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            # aiokafka 0.14 lets its fetcher's own cancellation escape stop() when the
-            # broker is unreachable; the consumer is closed all the same.
-            log.warning("kafka_consumer_stop_cancelled_internally", group=self._sub.group)
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        cancelled = await self._finish(set(revoked), self._graceful_timeout)
-        if cancelled:
-            log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
-
-    async def _finish(self, tps: set[TopicPartition], grace: float) -> int:
-        """Let the in-flight record of each partition finish (bounded); cancel the rest."""
-        self._halted.update(tps)
-        tasks = [self._batches[tp] for tp in tps if tp in self._batches]
-        pending: set[asyncio.Task[None]] = set()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._halted.difference_update(tps)
-        return len(pending)
-
-    async def _fetch_loop(self) -> None:
-        while True:
-            try:
-                batches = await self._consumer.getmany(timeout_ms=500)
-            except KafkaError as exc:
-                log.warning("kafka_fetch_failed", group=self._sub.group, error=repr(exc))
-                await asyncio.sleep(1.0)
-                continue
-            except Exception:
-                log.exception("kafka_fetch_crashed", group=self._sub.group)
-                await asyncio.sleep(1.0)
-                continue
-            for tp, messages in batches.items():
-                if not messages:
-                    continue
-                # Paused until the batch is done: the next fetch starts after it.
-                self._consumer.pause(tp)
-                self._batches[tp] = asyncio.create_task(self._run_batch(tp, messages))
-
-    async def _run_batch(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
-        next_offset = messages[0].offset
-        try:
-            for msg in messages:
-                if self._closing or tp in self._halted:
-                    return
-                await self._dispatcher.run(_to_record(msg), self._sub.handler)
-                next_offset = msg.offset + 1
-                if not await self._commit(tp, next_offset):
-                    return
-        finally:
-            self._batches.pop(tp, None)
-            if not self._closing and tp not in self._halted:
-                self._resume_at(tp, next_offset, rewind=next_offset <= messages[-1].offset)
-
-    async def _commit(self, tp: TopicPartition, offset: int) -> bool:
-        try:
-            await self._consumer.commit({tp: offset})
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("commit_rejected", group=self._sub.group, tp=str(tp), error=repr(exc))
-            return False
-        except KafkaError as exc:
-            # A later commit covers this offset too; a crash before it means a redelivery.
-            log.warning("commit_failed", group=self._sub.group, tp=str(tp), error=repr(exc))
-        return True
-
-    def _resume_at(self, tp: TopicPartition, offset: int, *, rewind: bool) -> None:
-        try:
-            if rewind:
-                self._consumer.seek(tp, offset)
-            self._consumer.resume(tp)
-        except IllegalStateError:
-            pass  # no longer ours: the new owner starts from the committed offset

@@ -14,12 +14,11 @@ import itertools
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import structlog
 
 from schemas.topics import Topics
-from services.transport.base import Handler, Record
+from services.transport.base import BatchHandler, Handler, Record, Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -48,13 +47,6 @@ class _PartitionLog:
         await grown.wait()
 
 
-@dataclass(frozen=True, slots=True)
-class _Subscription:
-    topics: tuple[str, ...]
-    group: str
-    handler: Handler
-
-
 class InMemoryBus:
     """`Bus` implemented in process memory; all state is per instance."""
 
@@ -74,7 +66,7 @@ class InMemoryBus:
         self._graceful_timeout = graceful_timeout
         self._logs: dict[str, list[_PartitionLog]] = {}
         self._published: dict[str, list[Record]] = {}
-        self._subscriptions: list[_Subscription] = []
+        self._subscriptions: list[Subscription] = []
         self._committed: dict[tuple[str, str, int], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._unkeyed = itertools.count()
@@ -144,11 +136,21 @@ class InMemoryBus:
             await self._append(topic, key.encode(), value, headers)
 
     def subscribe(self, topics: Sequence[str], group: str, handler: Handler) -> None:
-        if self._state != "new":
-            raise RuntimeError("subscribe before start")
         if isinstance(topics, str):
             raise TypeError("topics must be a sequence of topic names, not one string")
-        self._subscriptions.append(_Subscription(tuple(topics), group, handler))
+        self._add(Subscription(tuple(topics), group, handler=handler))
+
+    def subscribe_batch(
+        self, topics: Sequence[str], group: str, handler: BatchHandler, *, max_batch: int = 500
+    ) -> None:
+        self._add(Subscription(tuple(topics), group, batch_handler=handler, max_batch=max_batch))
+
+    def _add(self, subscription: Subscription) -> None:
+        if self._state != "new":
+            raise RuntimeError("subscribe before start")
+        if isinstance(subscription.topics, str):
+            raise TypeError("topics must be a sequence of topic names, not one string")
+        self._subscriptions.append(subscription)
 
     # -- for tests and `cancelbus dev` ----------------------------------------------------
 
@@ -200,10 +202,10 @@ class InMemoryBus:
         partition_log.append(record)
         self._published[topic].append(record)
 
-    def _assignment(self) -> dict[tuple[str, str, int], _Subscription]:
+    def _assignment(self) -> dict[tuple[str, str, int], Subscription]:
         """(group, topic, partition) -> the one subscription of that group that owns it."""
-        owners: dict[tuple[str, str, int], _Subscription] = {}
-        members: dict[tuple[str, str], list[_Subscription]] = {}
+        owners: dict[tuple[str, str, int], Subscription] = {}
+        members: dict[tuple[str, str], list[Subscription]] = {}
         for sub in self._subscriptions:
             for topic in dict.fromkeys(sub.topics):
                 members.setdefault((sub.group, topic), []).append(sub)
@@ -213,7 +215,7 @@ class InMemoryBus:
         return owners
 
     async def _consume(
-        self, partition_log: _PartitionLog, sub: _Subscription, dispatcher: Dispatcher
+        self, partition_log: _PartitionLog, sub: Subscription, dispatcher: Dispatcher
     ) -> None:
         position = (sub.group, partition_log.topic, partition_log.partition)
         while self._state == "started":
@@ -221,7 +223,8 @@ class InMemoryBus:
             if offset >= len(partition_log.records):
                 await partition_log.wait_beyond(offset)
                 continue
-            await dispatcher.run(partition_log.records[offset], sub.handler)
-            self._committed[position] = offset + 1
+            records = partition_log.records[offset : offset + sub.max_batch]
+            await dispatcher.run_subscription(records, sub)
+            self._committed[position] = offset + len(records)
             self._progressed.set()
             self._progressed = asyncio.Event()

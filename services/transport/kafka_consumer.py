@@ -1,0 +1,175 @@
+"""One Kafka consumer in one group: fetch, run partitions concurrently, commit after effect.
+
+Each fetched batch of a partition runs in its own task while that partition is paused, so
+a partition is handled strictly in order and partitions run concurrently. Offsets are
+committed once the records before them are handled: after each fetched batch, and at
+least every `COMMIT_INTERVAL` seconds within a long one, so a crash redelivers little
+(handlers are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from services.transport.base import Record, Subscription
+from services.transport.dispatch import Dispatcher
+
+log = structlog.get_logger(__name__)
+
+COMMIT_INTERVAL = 0.5
+
+
+def to_record(msg: ConsumerRecord, topic: str) -> Record:
+    return Record(
+        topic=topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value if msg.value is not None else b"",
+        headers=tuple((k, v if v is not None else b"") for k, v in msg.headers),
+        timestamp_ms=msg.timestamp,
+    )
+
+
+class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        subscription: Subscription,
+        dispatcher: Dispatcher,
+        *,
+        topic_name: Callable[[str], str],
+        logical_name: Callable[[str], str],
+    ) -> None:
+        self._consumer = consumer
+        self._sub = subscription
+        self._dispatcher = dispatcher
+        self._topic_name = topic_name
+        self._logical_name = logical_name
+        self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._halted: set[TopicPartition] = set()
+        self._closing = False
+        self._graceful_timeout = 10.0
+        self._fetcher: asyncio.Task[None] | None = None
+
+    async def start(self, graceful_timeout: float) -> None:
+        self._graceful_timeout = graceful_timeout
+        await self._consumer.start()
+        topics = [self._topic_name(t) for t in self._sub.topics]
+        self._consumer.subscribe(topics, listener=self)
+        self._fetcher = asyncio.create_task(
+            self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
+        )
+
+    async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
+        self._closing = True
+        if self._fetcher is not None:
+            self._fetcher.cancel()
+            await asyncio.gather(self._fetcher, return_exceptions=True)
+        cancelled = await self._finish(set(self._batches), graceful_timeout)
+        await self._close_consumer(close_timeout)
+        log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
+
+    async def _close_consumer(self, timeout_s: float) -> None:
+        try:
+            # Leaving the group needs the broker: bounded, so an outage cannot hang shutdown.
+            await asyncio.wait_for(self._consumer.stop(), timeout_s)
+        except TimeoutError:
+            log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            # aiokafka 0.14 lets its fetcher's own cancellation escape stop() when the
+            # broker is unreachable; the consumer is closed all the same.
+            log.warning("kafka_consumer_stop_cancelled_internally", group=self._sub.group)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        cancelled = await self._finish(set(revoked), self._graceful_timeout)
+        if cancelled:
+            log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
+
+    async def _finish(self, tps: set[TopicPartition], grace: float) -> int:
+        """Let the in-flight records of each partition finish (bounded); cancel the rest."""
+        self._halted.update(tps)
+        tasks = [self._batches[tp] for tp in tps if tp in self._batches]
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._halted.difference_update(tps)
+        return len(pending)
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500)
+            except KafkaError as exc:
+                log.warning("kafka_fetch_failed", group=self._sub.group, error=repr(exc))
+                await asyncio.sleep(1.0)
+                continue
+            except Exception:
+                log.exception("kafka_fetch_crashed", group=self._sub.group)
+                await asyncio.sleep(1.0)
+                continue
+            for tp, messages in batches.items():
+                if not messages:
+                    continue
+                # Paused until the batch is done: the next fetch starts after it.
+                self._consumer.pause(tp)
+                self._batches[tp] = asyncio.create_task(self._run_batch(tp, messages))
+
+    async def _run_batch(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
+        done = committed = messages[0].offset
+        last_commit = time.monotonic()
+        size = self._sub.max_batch
+        topic = self._logical_name(tp.topic)
+        try:
+            for start in range(0, len(messages), size):
+                if self._closing or tp in self._halted:
+                    break
+                chunk = messages[start : start + size]
+                records = [to_record(m, topic) for m in chunk]
+                await self._dispatcher.run_subscription(records, self._sub)
+                done = chunk[-1].offset + 1
+                if time.monotonic() - last_commit >= COMMIT_INTERVAL:
+                    if not await self._commit(tp, done):
+                        return
+                    committed, last_commit = done, time.monotonic()
+            if done > committed and not await self._commit(tp, done):
+                return
+        finally:
+            self._batches.pop(tp, None)
+            if not self._closing and tp not in self._halted:
+                self._resume_at(tp, done, rewind=done <= messages[-1].offset)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> bool:
+        try:
+            await self._consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit_rejected", group=self._sub.group, tp=str(tp), error=repr(exc))
+            return False
+        except KafkaError as exc:
+            # A later commit covers this offset too; a crash before it means a redelivery.
+            log.warning("commit_failed", group=self._sub.group, tp=str(tp), error=repr(exc))
+        return True
+
+    def _resume_at(self, tp: TopicPartition, offset: int, *, rewind: bool) -> None:
+        try:
+            if rewind:
+                self._consumer.seek(tp, offset)
+            self._consumer.resume(tp)
+        except IllegalStateError:
+            pass  # no longer ours: the new owner starts from the committed offset
