@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from schemas.messages import (
@@ -27,7 +28,7 @@ class StateConsumers:
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe([Topics.COMMANDS], GROUP, self.on_command)
-        bus.subscribe([Topics.CANCEL_RESULTS], GROUP, self.on_result)
+        bus.subscribe_batch([Topics.CANCEL_RESULTS], GROUP, self.on_results)
         bus.subscribe([Topics.TIMED_OUT], GROUP, self.on_timed_out)
 
     async def on_command(self, record: Record) -> None:
@@ -37,10 +38,12 @@ class StateConsumers:
         except FlowRunNotFound as exc:
             raise InvalidMessage(str(exc)) from exc
 
-    async def on_result(self, record: Record) -> None:
-        result = self._parse(CancellationResult, record)
+    async def on_results(self, records: Sequence[Record]) -> None:
+        """Results in batches (one transaction each); a bad one fails the batch, and the
+        transport then retries each record alone, so only that one is dead-lettered."""
+        results = [self._parse(CancellationResult, record) for record in records]
         try:
-            await self._service.apply_result(result)
+            await self._service.apply_results(results)
         except UnknownCancellationRequest as exc:
             raise InvalidMessage(str(exc)) from exc
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import RowMapping
 
 
 class CancellationAttempt(BaseModel):
@@ -31,7 +32,7 @@ class CancellationAttempt(BaseModel):
     duration_seconds: float | None = Field(description="from the request to the worker's result")
 
 
-def attempt_from_row(row: RowMapping) -> CancellationAttempt:
+def attempt_from_row(row: Mapping[str, Any]) -> CancellationAttempt:
     finished = row["finished_at"]
     duration = (finished - row["requested_at"]).total_seconds() if finished else None
     return CancellationAttempt(

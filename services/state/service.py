@@ -6,7 +6,7 @@ the relay publishes them afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -285,8 +285,9 @@ class StateService:
         return OrchestrationResult(Status.ACCEPT, state, created=True)
 
     def _transition(
-        self, row: store.RunRow, previous: State | None, state: State, changes: _Changes
-    ) -> None:
+        self, row: Mapping[str, Any], previous: State | None, state: State, changes: _Changes
+    ) -> dict[str, Any]:
+        """Record `state` as the run's new state; returns the run's changed columns."""
         run_id: UUID = row["id"]
         changes.states.append(
             {
@@ -330,6 +331,7 @@ class StateService:
             )
         )
         self._metrics.transitions.labels(state.type.value).inc()
+        return update
 
     def _request_cancellation(
         self,
@@ -373,48 +375,50 @@ class StateService:
     # -- results and timeouts ---------------------------------------------------------------
 
     async def apply_result(self, result: CancellationResult) -> None:
-        """Record a worker's result; move the run on if it is still in that CANCELLING state."""
+        await self.apply_results([result])
+
+    async def apply_results(self, results: Sequence[CancellationResult]) -> None:
+        """Record workers' results in one transaction; move each run on if it is still in
+        the CANCELLING state the result answers. Duplicates and stale results change nothing.
+        """
         async with self._engine.begin() as conn:
-            attempt = await store.read_attempt(conn, result.request_id)
-            if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
-                raise UnknownCancellationRequest(
-                    f"no cancellation request {result.request_id} for flow run {result.flow_run_id}"
-                )
-            recorded = await store.record_result(
-                conn,
-                result.request_id,
-                {
-                    "outcome": result.outcome.value,
-                    "detail": result.detail,
-                    "worker": result.worker,
-                    "started_at": result.started_at,
-                    "finished_at": result.finished_at,
-                    "result_id": result.id,
-                    "result_at": utcnow(),
-                },
-            )
-            if not recorded:
-                log.info("duplicate_result_ignored", flow_run_id=str(result.flow_run_id))
-                return
-            self._metrics.results.labels(result.outcome.value).inc()
-            row = await store.lock_run(conn, result.flow_run_id)
-            assert row is not None
-            if (
-                row["state_type"] != StateType.CANCELLING.value
-                or row["state_id"] != result.state_id
-            ):
-                log.info("stale_result_recorded_only", flow_run_id=str(row["id"]))
-                return
+            attempts = await store.lock_attempts(conn, [r.request_id for r in results])
+            runs = {
+                row["id"]: dict(row)
+                for row in await store.lock_runs(conn, list({r.flow_run_id for r in results}))
+            }
             changes = _Changes(utcnow())
-            self._apply_outcome(row, attempt, result, changes)
+            recorded: list[dict[str, Any]] = []
+            for result in results:
+                attempt = attempts.get(result.request_id)
+                if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
+                    raise UnknownCancellationRequest(
+                        f"no cancellation request {result.request_id} "
+                        f"for flow run {result.flow_run_id}"
+                    )
+                if attempt["result_id"] is not None:
+                    log.info("duplicate_result_ignored", flow_run_id=str(result.flow_run_id))
+                    continue
+                attempt["result_id"] = result.id
+                recorded.append(_result_columns(result, changes.now))
+                self._metrics.results.labels(result.outcome.value).inc()
+                run = runs[result.flow_run_id]
+                if (
+                    run["state_type"] != StateType.CANCELLING.value
+                    or run["state_id"] != result.state_id
+                ):
+                    log.info("stale_result_recorded_only", flow_run_id=str(run["id"]))
+                    continue
+                self._apply_outcome(run, attempt, result, changes)
+            await store.record_results(conn, recorded)
             await changes.flush(conn)
         if changes.messages:
             self._on_outbox_write()
 
     def _apply_outcome(
         self,
-        row: store.RunRow,
-        attempt: store.RunRow,
+        row: dict[str, Any],
+        attempt: Mapping[str, Any],
         result: CancellationResult,
         changes: _Changes,
     ) -> None:
@@ -431,7 +435,8 @@ class StateService:
         assert current is not None
         if effect.cancel:
             state = State(type=StateType.CANCELLED, message=effect.message, timestamp=changes.now)
-            self._transition(row, current, state, changes)
+            update = self._transition(row, current, state, changes)
+            row.update((k, v) for k, v in update.items() if k != "b_id")
         elif effect.retry_after_seconds is not None:
             infrastructure = store.infrastructure_of(row)
             if infrastructure is None:
@@ -496,6 +501,19 @@ class StateService:
         self._on_outbox_write()
         self._metrics.forced.inc()
         return True
+
+
+def _result_columns(result: CancellationResult, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": result.request_id,
+        "outcome": result.outcome.value,
+        "detail": result.detail,
+        "worker": result.worker,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "result_id": result.id,
+        "result_at": now,
+    }
 
 
 def _new_state(proposed: StateCreate, verdict: Verdict, now: datetime) -> State:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,12 +18,21 @@ from schemas.states import State, StateType
 from services.state import queries
 from services.state.db.tables import cancellation_attempts, flow_run_states, flow_runs, outbox
 
-RunRow = sa.RowMapping
+RunRow = Mapping[str, Any]
+
+
+def _first(result: sa.CursorResult[Any]) -> RunRow | None:
+    row = result.mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _all(result: sa.CursorResult[Any]) -> list[RunRow]:
+    return [dict(row) for row in result.mappings()]
 
 
 async def lock_run(conn: AsyncConnection, run_id: UUID) -> RunRow | None:
     stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id).with_for_update()
-    return (await conn.execute(stmt)).mappings().first()
+    return _first(await conn.execute(stmt))
 
 
 async def lock_runs(conn: AsyncConnection, run_ids: Sequence[UUID]) -> list[RunRow]:
@@ -32,12 +42,12 @@ async def lock_runs(conn: AsyncConnection, run_ids: Sequence[UUID]) -> list[RunR
         .order_by(flow_runs.c.id)
         .with_for_update()
     )
-    return list((await conn.execute(stmt)).mappings().all())
+    return _all(await conn.execute(stmt))
 
 
 async def read_run(conn: AsyncConnection, run_id: UUID) -> RunRow | None:
     stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
-    return (await conn.execute(stmt)).mappings().first()
+    return _first(await conn.execute(stmt))
 
 
 async def filter_runs(conn: AsyncConnection, query: FlowRunFilter) -> list[RunRow]:
@@ -48,7 +58,7 @@ async def filter_runs(conn: AsyncConnection, query: FlowRunFilter) -> list[RunRo
         .limit(query.limit)
         .offset(query.offset)
     )
-    return list((await conn.execute(stmt)).mappings().all())
+    return _all(await conn.execute(stmt))
 
 
 async def count_runs(conn: AsyncConnection, criteria: FlowRunFilterCriteria | None) -> int:
@@ -116,26 +126,28 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[tuple[Message, datet
     )
 
 
-async def read_attempt(conn: AsyncConnection, attempt_id: UUID) -> RunRow | None:
+async def lock_attempts(
+    conn: AsyncConnection, attempt_ids: Sequence[UUID]
+) -> dict[UUID, dict[str, Any]]:
     stmt = (
         sa.select(cancellation_attempts)
-        .where(cancellation_attempts.c.id == attempt_id)
+        .where(cancellation_attempts.c.id.in_(attempt_ids))
         .with_for_update()
     )
-    return (await conn.execute(stmt)).mappings().first()
+    return {row["id"]: dict(row) for row in (await conn.execute(stmt)).mappings()}
 
 
-async def record_result(conn: AsyncConnection, attempt_id: UUID, values: dict[str, Any]) -> bool:
-    """Record a worker's result once; False when the attempt already has one."""
+async def record_results(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Store workers' results on their attempts; each dict has `b_id`, the attempt id."""
+    if not rows:
+        return
+    columns = [key for key in rows[0] if key != "b_id"]
     stmt = (
         sa.update(cancellation_attempts)
-        .where(
-            cancellation_attempts.c.id == attempt_id, cancellation_attempts.c.result_id.is_(None)
-        )
-        .values(**values)
+        .where(cancellation_attempts.c.id == sa.bindparam("b_id"))
+        .values({c: sa.bindparam(c) for c in columns})
     )
-    result = await conn.execute(stmt)
-    return bool(result.rowcount)
+    await conn.execute(stmt, rows)
 
 
 async def attempts_of(conn: AsyncConnection, run_id: UUID) -> list[RunRow]:
@@ -144,7 +156,7 @@ async def attempts_of(conn: AsyncConnection, run_id: UUID) -> list[RunRow]:
         .where(cancellation_attempts.c.flow_run_id == run_id)
         .order_by(cancellation_attempts.c.requested_at, cancellation_attempts.c.attempt)
     )
-    return list((await conn.execute(stmt)).mappings().all())
+    return _all(await conn.execute(stmt))
 
 
 async def last_attempt_number(conn: AsyncConnection, run_id: UUID, state_id: UUID) -> int:
@@ -178,7 +190,7 @@ async def cancelling_runs(conn: AsyncConnection) -> list[RunRow]:
     stmt = sa.select(flow_runs.c.id, flow_runs.c.state_id, flow_runs.c.state_timestamp).where(
         flow_runs.c.state_type == StateType.CANCELLING.value
     )
-    return list((await conn.execute(stmt)).mappings().all())
+    return _all(await conn.execute(stmt))
 
 
 def current_state(row: RunRow) -> State | None:
@@ -196,7 +208,13 @@ def current_state(row: RunRow) -> State | None:
 
 def infrastructure_of(row: RunRow) -> InfrastructureId | None:
     pid = row["infrastructure_pid"]
-    return InfrastructureId.parse(pid) if pid else None
+    return _parse_infrastructure(pid) if pid else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_infrastructure(text: str) -> InfrastructureId:
+    # ids are frozen, and every state change of a run reads its id again
+    return InfrastructureId.parse(text)
 
 
 def to_flow_run(row: RunRow) -> FlowRun:
