@@ -153,7 +153,12 @@ async def bulk(api: httpx.AsyncClient, bootstrap: str, runs: int) -> dict[str, f
     total = time.perf_counter() - start
     worker.cancel()
     await asyncio.gather(worker, return_exceptions=True)
-    return {"runs": runs, "bulk_call_s": accepted, "all_cancelled_s": total, "runs_per_s": runs / total}
+    return {
+        "runs": runs,
+        "bulk_call_s": accepted,
+        "all_cancelled_s": total,
+        "runs_per_s": runs / total,
+    }
 
 
 async def run_one(db: str, args: argparse.Namespace, broker: KafkaBroker, work: Path) -> None:

@@ -27,9 +27,7 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def fmt(stats: dict[str, float]) -> str:
-    return " ".join(
-        f"{k}={v:.0f}" if k == "n" else f"{k}={v:.1f}ms" for k, v in stats.items()
-    )
+    return " ".join(f"{k}={v:.0f}" if k == "n" else f"{k}={v:.1f}ms" for k, v in stats.items())
 
 
 class PeakRss:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
 
+from schemas.infrastructure import InfrastructureKind
+from schemas.messages import (
+    CancelFlowRun,
+    CancellationOutcome,
+    CancellationResult,
+    CancellationTimedOut,
+    Message,
+)
 from schemas.topics import Topics
 from services.transport import Record
 from tests.state.conftest import StateHarness
@@ -22,6 +32,29 @@ SCHEMA_NAMES = {
 
 def reason(record: Record) -> str:
     return dict(record.headers)["cancelbus-dlq-reason"].decode()
+
+
+def _unknown_result() -> Message:
+    now = datetime.now(UTC)
+    return CancellationResult(
+        flow_run_id=uuid4(),
+        request_id=uuid4(),
+        state_id=uuid4(),
+        outcome=CancellationOutcome.CANCELLED,
+        worker="w",
+        kind=InfrastructureKind.PROCESS,
+        started_at=now,
+        finished_at=now,
+    )
+
+
+UNKNOWN_RUN: dict[str, Callable[[], Message]] = {
+    Topics.COMMANDS: lambda: CancelFlowRun(flow_run_id=uuid4()),
+    Topics.CANCEL_RESULTS: _unknown_result,
+    Topics.TIMED_OUT: lambda: CancellationTimedOut(
+        flow_run_id=uuid4(), state_id=uuid4(), cancelling_since=datetime.now(UTC), timeout_seconds=1
+    ),
+}
 
 
 def bad_payloads(topic: str) -> dict[str, bytes]:
@@ -48,10 +81,8 @@ async def test_bad_messages_are_dead_lettered_and_the_service_carries_on(
     payloads = bad_payloads(topic)
     for name, payload in payloads.items():
         await state.bus.publish(topic, f"{name}-{run.id}", payload)
-    if topic == Topics.COMMANDS:
-        unknown = {"schema_name": "cancelbus.CancelFlowRun", "schema_version": 1}
-        payloads["unknown_run"] = json.dumps({**unknown, "flow_run_id": str(uuid4())}).encode()
-        await state.bus.publish(topic, f"unknown_run-{run.id}", payloads["unknown_run"])
+    payloads["unknown_run"] = UNKNOWN_RUN[topic]().model_dump_json().encode()
+    await state.bus.publish(topic, f"unknown_run-{run.id}", payloads["unknown_run"])
 
     def mine(records: list[Record]) -> dict[str, Record]:
         return {
@@ -72,8 +103,7 @@ async def test_bad_messages_are_dead_lettered_and_the_service_carries_on(
     assert "flow_run_id" in reason(letters["missing_field"])
     assert "too large" in reason(letters["huge"])
     assert len(letters["huge"].value) <= 64 * 1024
-    if "unknown_run" in letters:
-        assert "not found" in reason(letters["unknown_run"])
+    assert str(json.loads(payloads["unknown_run"])["flow_run_id"]) in reason(letters["unknown_run"])
     for letter in letters.values():
         headers = dict(letter.headers)
         assert headers["cancelbus-dlq-group"] == b"cancelbus.state"

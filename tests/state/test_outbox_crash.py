@@ -10,8 +10,8 @@ import httpx
 from schemas.messages import CancellationRequested
 from schemas.topics import Topics
 from services.localinfra import KafkaBroker
-from tests.support.buses import KafkaKit
 from services.localinfra.service_process import StateProcess
+from tests.support.buses import KafkaKit
 
 
 async def test_event_committed_while_the_broker_was_down_is_published_after_a_crash(
