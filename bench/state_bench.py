@@ -27,7 +27,9 @@ from services.localinfra import KafkaBroker, PostgresServer
 from services.localinfra.service_process import StateProcess
 
 
-async def _watch_requests(bootstrap: str, arrivals: dict[str, float], ready: asyncio.Event) -> None:
+async def _watch_requests(
+    bootstrap: str, arrivals: dict[str, float], arrived: asyncio.Condition, ready: asyncio.Event
+) -> None:
     consumer = AIOKafkaConsumer(
         Topics.CANCEL_REQUESTED,
         bootstrap_servers=bootstrap,
@@ -47,6 +49,9 @@ async def _watch_requests(bootstrap: str, arrivals: dict[str, float], ready: asy
             for messages in batch.values():
                 for m in messages:
                     arrivals.setdefault(m.key.decode(), now)
+            if batch:
+                async with arrived:
+                    arrived.notify_all()
     finally:
         await consumer.stop()
 
@@ -120,7 +125,8 @@ async def _create_runs(api: httpx.AsyncClient, count: int, tag: str) -> list[str
 async def latency(api: httpx.AsyncClient, bootstrap: str, samples: int) -> dict[str, float]:
     arrivals: dict[str, float] = {}
     ready = asyncio.Event()
-    watcher = asyncio.create_task(_watch_requests(bootstrap, arrivals, ready))
+    arrived = asyncio.Condition()
+    watcher = asyncio.create_task(_watch_requests(bootstrap, arrivals, arrived, ready))
     await ready.wait()
     run_ids = await _create_runs(api, samples, "latency")
     took: list[float] = []
@@ -130,8 +136,8 @@ async def latency(api: httpx.AsyncClient, bootstrap: str, samples: int) -> dict[
             f"/flow_runs/{run_id}/set_state", json={"state": {"type": "CANCELLING"}}
         )
         assert response.json()["status"] == "ACCEPT", response.text
-        while run_id not in arrivals:
-            await asyncio.sleep(0.0005)
+        async with arrived:
+            await arrived.wait_for(lambda run_id=run_id: run_id in arrivals)
         took.append((arrivals[run_id] - start) * 1000)
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
@@ -148,7 +154,9 @@ async def bulk(api: httpx.AsyncClient, bootstrap: str, runs: int) -> dict[str, f
     response.raise_for_status()
     accepted = time.perf_counter() - start
     query = {"flow_runs": {"tags": {"all_": ["bulk"]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
-    while (await api.post("/flow_runs/count", json=query)).json() < runs:
+    while True:
+        if (await api.post("/flow_runs/count", json=query)).json() >= runs:
+            break
         await asyncio.sleep(0.05)
     total = time.perf_counter() - start
     worker.cancel()
