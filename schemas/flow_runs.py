@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.infrastructure import InfrastructureId
 from schemas.states import State, StateType
@@ -34,6 +34,10 @@ class FlowRun(BaseModel):
     run_count: int = 0
     work_pool_name: str | None = None
     work_queue_name: str | None = None
+    cancellation_worker_alive: bool | None = Field(
+        default=None,
+        description="while CANCELLING: whether a live worker serves the run's kind and scope",
+    )
 
 
 class StateCreate(BaseModel):
@@ -145,6 +149,15 @@ class FlowRunFilter(BaseModel):
     sort: FlowRunSort = FlowRunSort.ID_DESC
     limit: int = Field(default=MAX_FILTER_LIMIT, ge=0, le=MAX_FILTER_LIMIT)
     offset: int = Field(default=0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        """Prefect's client sends `"sort": null, "limit": null` for the server's default."""
+        if isinstance(data, dict):
+            defaulted = ("sort", "limit", "offset")
+            return {k: v for k, v in data.items() if not (k in defaulted and v is None)}
+        return data
 
 
 class BulkCancel(BaseModel):

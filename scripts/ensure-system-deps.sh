@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system packages the local Kafka broker and PostgreSQL need (Debian, as root).
+# Install the system packages the local Kafka broker, PostgreSQL and Docker engine need (Debian, as root).
 # Idempotent and quick when everything is present: apt runs only if something is missing.
 set -euo pipefail
 
@@ -41,6 +41,17 @@ have_postgres_server() {
 have_java17 || missing+=(openjdk-17-jdk-headless)
 if command -v mvn >/dev/null; then say "maven found: $(command -v mvn)"; else missing+=(maven); fi
 have_postgres_server || missing+=(postgresql)
+# a private Docker engine for the tests (services/localinfra/docker.py) and its test image
+if command -v dockerd >/dev/null && command -v containerd >/dev/null && command -v runc >/dev/null; then
+    say "docker engine found: $(command -v dockerd)"
+else
+    missing+=(docker.io)
+fi
+if dpkg -s busybox-static >/dev/null 2>&1; then
+    say "static busybox found: /bin/busybox"
+else
+    missing+=(busybox-static)
+fi
 
 if ((${#missing[@]} == 0)); then
     say "all present, nothing to install"

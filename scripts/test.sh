@@ -9,6 +9,8 @@ scripts/ensure-system-deps.sh
 scripts/venv.sh
 echo "==> fetching the Kafka broker (cached after the first time)"
 .venv/bin/cancelbus kafka fetch
+echo "==> kube-apiserver and etcd (built from the Go module proxy once, then cached)"
+scripts/build-kube.sh >/dev/null
 echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

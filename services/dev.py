@@ -5,6 +5,7 @@ SQLite and the in-process bus by default; Kafka when CANCELBUS_KAFKA_BOOTSTRAP_S
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,12 +16,21 @@ from rich.console import Console
 from services.serve import serve_http
 from services.state.bootstrap import build_state
 from services.state.settings import StateSettings
+from services.timeout.bootstrap import build_timeout
+from services.timeout.settings import TimeoutSettings
+from services.timeout.sources import InProcessCancellingRuns
 from services.transport.factory import make_bus
+from services.worker.bootstrap import build_worker
+from services.worker.docker import reachable_engine
+from services.worker.process import ProcessInfrastructure
+from services.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
-async def run_dev(settings: StateSettings, console: Console) -> None:
+async def run_dev(
+    settings: StateSettings, console: Console, timeout_settings: TimeoutSettings | None = None
+) -> None:
     bus = make_bus(
         settings.kafka_bootstrap_servers,
         client_id="cancelbus-dev",
@@ -28,15 +38,39 @@ async def run_dev(settings: StateSettings, console: Console) -> None:
         replication_factor=settings.topic_replication_factor,
     )
     state = build_state(settings, bus)
+    timeout = build_timeout(
+        timeout_settings or TimeoutSettings(),
+        bus,
+        InProcessCancellingRuns(state.service),
+        registry=state.metrics.registry,  # one /metrics for both
+    )
+
+    worker = build_worker(WorkerSettings(), bus, ProcessInfrastructure())
+    docker = await reachable_engine()  # a Docker worker too, when an engine answers
+    docker_worker = build_worker(WorkerSettings(), bus, docker) if docker else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with state.running():
+        async with (
+            state.running(),
+            timeout.running(start_bus=False),
+            worker.running(),
+            docker_worker.running() if docker_worker else contextlib.nullcontext(),
+        ):
             url = f"http://{settings.host}:{settings.port}"
             console.print(f"[bold green]cancelbus is ready[/] at {url}  (API: {url}/api)")
             console.print(f"  database: {settings.database_url}")
             console.print(f"  bus:      {settings.kafka_bootstrap_servers or 'in-process'}")
+            console.print(f"  worker:   process worker for {worker.runtime.infrastructure.scope}")
+            if docker is not None:
+                console.print(
+                    f"  worker:   docker worker for engine {docker.scope}", soft_wrap=True
+                )
             console.print(f"  try:      export CANCELBUS_API_URL={url}/api")
             yield
 
-    await serve_http(state.app(lifespan), settings.host, settings.port)
+    try:
+        await serve_http(state.app(lifespan), settings.host, settings.port)
+    finally:
+        if docker is not None:
+            docker.close()

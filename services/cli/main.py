@@ -11,7 +11,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services.cli.flow_run import app as flow_run_app
 from services.cli.kafka import app as kafka_app
+from services.cli.run import app as run_app
+from services.cli.worker import app as worker_app
+from services.runner import run
 
 app = typer.Typer(
     name="cancelbus",
@@ -20,6 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker for development.")
+app.add_typer(worker_app, name="worker")
+app.add_typer(run_app, name="run")
+app.add_typer(flow_run_app, name="flow-run")
 schemas_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 
@@ -58,7 +65,7 @@ def state(
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
-    asyncio.run(run_state_service(settings))
+    run(run_state_service(settings))
 
 
 @app.command()
@@ -70,13 +77,34 @@ def dev(
     """Run every service in one process (SQLite, in-process bus unless Kafka is configured)."""
     from services.dev import run_dev
     from services.state.settings import StateSettings
+    from services.timeout.settings import TimeoutSettings, settings_error
 
     _logging(verbose)
     try:
         settings = StateSettings(host=host, port=port)
     except ValidationError as exc:
         raise _settings_error(exc) from None
-    asyncio.run(run_dev(settings, console))
+    try:
+        timeout_settings = TimeoutSettings()
+    except ValidationError as exc:
+        typer.echo(f"error: {settings_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    run(run_dev(settings, console, timeout_settings))
+
+
+@app.command()
+def timeout(verbose: bool = False) -> None:
+    """Run the timeout service: force runs still CANCELLING after the cancelling timeout."""
+    from services.timeout.main import run_timeout_service
+    from services.timeout.settings import TimeoutSettings, settings_error
+
+    _logging(verbose)
+    try:
+        settings = TimeoutSettings()
+    except ValidationError as exc:
+        typer.echo(f"error: {settings_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(run_timeout_service(settings))
 
 
 @schemas_app.command("export")

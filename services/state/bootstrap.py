@@ -15,10 +15,12 @@ from services.state.api import create_app
 from services.state.api.app import Lifespan
 from services.state.consumers import StateConsumers
 from services.state.db.engine import make_engine, migrate
+from services.state.live import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import StateService
 from services.state.settings import StateSettings
+from services.state.workers import WorkerRegistry
 from services.transport import Bus
 
 log = structlog.get_logger(__name__)
@@ -32,6 +34,8 @@ class StateRuntime:
     metrics: StateMetrics
     service: StateService
     relay: OutboxRelay
+    workers: WorkerRegistry
+    live: LiveEvents
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def migrate(self) -> None:
@@ -55,6 +59,8 @@ class StateRuntime:
             self.service,
             self.metrics,
             self.relay,
+            workers=self.workers,
+            live=self.live,
             api_token=self.settings.api_token,
             lifespan=lifespan,
         )
@@ -82,6 +88,10 @@ def build_state(settings: StateSettings, bus: Bus) -> StateRuntime:
     relay = OutboxRelay(
         engine, bus, metrics, poll_seconds=settings.outbox_poll_seconds, batch=settings.outbox_batch
     )
-    service = StateService(engine, settings, metrics, on_outbox_write=relay.wake)
-    StateConsumers(service, max_message_bytes=settings.max_message_bytes).subscribe(bus)
-    return StateRuntime(settings, engine, bus, metrics, service, relay)
+    live = LiveEvents()
+    service = StateService(
+        engine, settings, metrics, on_outbox_write=relay.wake, on_commit=live.publish
+    )
+    workers = WorkerRegistry(engine)
+    StateConsumers(service, workers, max_message_bytes=settings.max_message_bytes).subscribe(bus)
+    return StateRuntime(settings, engine, bus, metrics, service, relay, workers, live)

@@ -10,26 +10,38 @@ from schemas.messages import (
     CancellationResult,
     CancellationTimedOut,
     MessageRejected,
+    WorkerHeartbeat,
     parse_message,
 )
 from schemas.topics import Topics
 from services.state.service import FlowRunNotFound, StateService, UnknownCancellationRequest
+from services.state.workers import WorkerRegistry
 from services.transport import Bus, InvalidMessage, Record
 
-M = TypeVar("M", CancelFlowRun, CancellationResult, CancellationTimedOut)
+M = TypeVar("M", CancelFlowRun, CancellationResult, CancellationTimedOut, WorkerHeartbeat)
 
 GROUP = "cancelbus.state"
 
 
 class StateConsumers:
-    def __init__(self, service: StateService, *, max_message_bytes: int) -> None:
+    def __init__(
+        self, service: StateService, workers: WorkerRegistry, *, max_message_bytes: int
+    ) -> None:
         self._service = service
+        self._workers = workers
         self._max_bytes = max_message_bytes
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe([Topics.COMMANDS], GROUP, self.on_command)
         bus.subscribe_batch([Topics.CANCEL_RESULTS], GROUP, self.on_results)
         bus.subscribe([Topics.TIMED_OUT], GROUP, self.on_timed_out)
+        bus.subscribe([Topics.EVENTS], GROUP, self.on_event)
+
+    async def on_event(self, record: Record) -> None:
+        """Worker heartbeats; other events on the topic are someone else's."""
+        if b'"cancelbus.WorkerHeartbeat"' not in record.value:
+            return
+        await self._workers.record(self._parse(WorkerHeartbeat, record))
 
     async def on_command(self, record: Record) -> None:
         command = self._parse(CancelFlowRun, record)

@@ -22,6 +22,7 @@ async def run_state_service(settings: StateSettings) -> None:
         client_id="cancelbus-state",
         partitions=settings.topic_partitions,
         replication_factor=settings.topic_replication_factor,
+        topic_prefix=settings.topic_prefix,
     )
     runtime = build_state(settings, bus)
 

@@ -41,6 +41,11 @@ class StateMetrics:
             "Outbox messages due and not yet published (last relay pass)",
             registry=self.registry,
         )
+        self.cancelling_without_worker = Gauge(
+            "cancelbus_cancelling_runs_without_worker",
+            "CANCELLING runs whose kind and scope no live worker serves (last scrape)",
+            registry=self.registry,
+        )
         self.dead_letters = Counter(
             "cancelbus_dead_letters_total",
             "Consumed messages sent to the dead-letter topic, by topic",

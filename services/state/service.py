@@ -113,11 +113,14 @@ class StateService:
         settings: OrchestrationSettings,
         metrics: StateMetrics,
         on_outbox_write: Callable[[], None] = lambda: None,
+        on_commit: Callable[[Sequence[Message]], None] = lambda _messages: None,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._metrics = metrics
         self._on_outbox_write = on_outbox_write
+        # after each commit: what it wrote, for in-process live notifications
+        self._on_commit = on_commit
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -142,16 +145,17 @@ class StateService:
             "run_count": 0,
             "version": 0,
         }
+        changes = _Changes(now)
         async with self._engine.begin() as conn:
             await store.insert_run(conn, values)
             if body.state is not None:
                 row = await store.lock_run(conn, run_id)
                 assert row is not None
-                changes = _Changes(now)
                 self._orchestrate(row, body.state, False, CancelRequest(), changes)
                 await changes.flush(conn)
             row = await store.read_run(conn, run_id)
         self._on_outbox_write()
+        self._on_commit([m for m, _ in changes.messages])
         assert row is not None
         return store.to_flow_run(row)
 
@@ -223,6 +227,7 @@ class StateService:
             await changes.flush(conn)
         if changes.messages:
             self._on_outbox_write()
+            self._on_commit([m for m, _ in changes.messages])
         self._metrics.orchestrations.labels(proposed.type.value, result.status.value).inc()
         return result
 
@@ -254,6 +259,7 @@ class StateService:
                     counts[_bulk_bucket(before, result)] += 1
                 await changes.flush(conn)
             self._on_outbox_write()
+            self._on_commit([m for m, _ in changes.messages])
         self._metrics.orchestrations.labels("CANCELLING", "ACCEPT").inc(
             counts["cancelling"] + counts["cancelled"]
         )
@@ -389,6 +395,7 @@ class StateService:
             }
             changes = _Changes(utcnow())
             recorded: list[dict[str, Any]] = []
+            applied: list[Message] = []
             for result in results:
                 attempt = attempts.get(result.request_id)
                 if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
@@ -401,6 +408,7 @@ class StateService:
                     continue
                 attempt["result_id"] = result.id
                 recorded.append(_result_columns(result, changes.now))
+                applied.append(result)
                 self._metrics.results.labels(result.outcome.value).inc()
                 run = runs[result.flow_run_id]
                 if (
@@ -414,6 +422,7 @@ class StateService:
             await changes.flush(conn)
         if changes.messages:
             self._on_outbox_write()
+        self._on_commit([*applied, *(m for m, _ in changes.messages)])
 
     def _apply_outcome(
         self,
@@ -499,6 +508,7 @@ class StateService:
                 )
             await changes.flush(conn)
         self._on_outbox_write()
+        self._on_commit([m for m, _ in changes.messages])
         self._metrics.forced.inc()
         return True
 

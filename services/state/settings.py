@@ -41,6 +41,9 @@ class StateSettings(OrchestrationSettings):
     )
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    topic_prefix: str = Field(
+        default="", description="namespaces every Kafka topic (a shared cluster, tests)"
+    )
     api_token: str | None = Field(
         default=None, description="when set, every API call but health needs this bearer token"
     )

@@ -103,6 +103,9 @@ async def insert_states(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
 
 async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
+        # One executemany needs one shape; a forced run's own row also carries its outcome.
+        columns = dict.fromkeys(key for row in rows for key in row)
+        rows = [{key: row.get(key) for key in columns} for row in rows]
         await conn.execute(sa.insert(cancellation_attempts), rows)
 
 

@@ -34,6 +34,25 @@ BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class Assignment:
+    """The partitions of `topic` a subscription owns after a rebalance, and how publishers
+    map keys to partitions, so a consumer can tell which keys are now its own."""
+
+    topic: str
+    partitions: frozenset[int]
+    partition_count: int
+    partitioner: Callable[[bytes, int], int]  # (key, partition count) -> partition
+
+    def owns(self, key: str) -> bool:
+        return self.partitioner(key.encode(), self.partition_count) in self.partitions
+
+
+# Called with the subscription's whole new assignment, once per topic, after every
+# rebalance and before records of newly assigned partitions are handled. Keep it quick.
+OnAssigned = Callable[[Assignment], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """A consumer group's interest in topics: one record at a time, or batches of one partition.
 
@@ -47,6 +66,11 @@ class Subscription:
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
     max_batch: int = 1
+    on_assigned: OnAssigned | None = None
+    # concurrent: records run at once (up to max_in_flight), committed up to the oldest
+    # unfinished one (see offsets.py)
+    concurrent: bool = False
+    max_in_flight: int = 1
 
 
 class InvalidMessage(Exception):
@@ -84,6 +108,25 @@ class Bus(Protocol):
         """Join consumer group `group` on `topics`; must be called before `start`."""
 
     def subscribe_batch(
-        self, topics: Sequence[str], group: str, handler: BatchHandler, *, max_batch: int = 500
+        self,
+        topics: Sequence[str],
+        group: str,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 500,
+        on_assigned: OnAssigned | None = None,
     ) -> None:
-        """Like `subscribe`, delivering up to `max_batch` records of a partition at once."""
+        """Like `subscribe`, delivering up to `max_batch` records of a partition at once.
+
+        `on_assigned` learns which partitions the subscription owns after each rebalance.
+        """
+
+    def subscribe_concurrent(
+        self, topics: Sequence[str], group: str, handler: Handler, *, max_in_flight: int = 500
+    ) -> None:
+        """Like `subscribe`, but records run concurrently, even those of one partition.
+
+        Up to `max_in_flight` records of the subscription run at once; a slow one never
+        holds back the next. Offsets are committed only up to the oldest unfinished record,
+        so a consumer that stops or dies leaves its unfinished records to the group.
+        """

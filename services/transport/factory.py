@@ -11,6 +11,8 @@ def make_bus(
     client_id: str,
     partitions: int = 6,
     replication_factor: int = 1,
+    graceful_timeout: float = 10.0,
+    topic_prefix: str = "",
 ) -> Bus:
     if bootstrap_servers:
         from services.transport.kafka import KafkaBus
@@ -20,7 +22,9 @@ def make_bus(
             client_id=client_id,
             partitions=partitions,
             replication_factor=replication_factor,
+            graceful_timeout=graceful_timeout,
+            topic_prefix=topic_prefix,
         )
     from services.transport.memory import InMemoryBus
 
-    return InMemoryBus(partitions=partitions)
+    return InMemoryBus(partitions=partitions, graceful_timeout=graceful_timeout)

@@ -20,8 +20,8 @@ Semantics
   message reaches a handler (and is dead-lettered with a reason) instead of being refused
   by the broker where no consumer ever sees it.
 
-A future worker runtime that completes records out of order replaces `_Subscriber._run_batch`
-with a tracker that commits up to the oldest unfinished offset; nothing else changes.
+`subscribe_concurrent` (the workers) runs records out of order and commits each partition
+up to its oldest unfinished offset: see kafka_concurrent.py.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from aiokafka.errors import (
 )
 
 from schemas.topics import Topics
-from services.transport.base import BatchHandler, Handler, Subscription
+from services.transport.base import BatchHandler, Handler, OnAssigned, Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
+from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
 
 log = structlog.get_logger(__name__)
@@ -79,7 +80,7 @@ class KafkaBus:
         self._request_timeout = request_timeout
         self._prefix = topic_prefix
         self._subscriptions: list[Subscription] = []
-        self._subscribers: list[KafkaSubscriber] = []
+        self._subscribers: list[KafkaSubscriber | ConcurrentKafkaSubscriber] = []
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
         self._known_topics: set[str] = set()
@@ -116,7 +117,8 @@ class KafkaBus:
         )
         await self._producer.start()
         for sub in self._subscriptions:
-            subscriber = KafkaSubscriber(
+            kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
+            subscriber = kind(
                 self._new_consumer(sub.group),
                 sub,
                 self._dispatcher(sub),
@@ -184,12 +186,37 @@ class KafkaBus:
         self._subscriptions.append(Subscription(tuple(topics), group, handler=handler))
 
     def subscribe_batch(
-        self, topics: Sequence[str], group: str, handler: BatchHandler, *, max_batch: int = 500
+        self,
+        topics: Sequence[str],
+        group: str,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 500,
+        on_assigned: OnAssigned | None = None,
     ) -> None:
         if self._started:
             raise RuntimeError("subscribe before start")
         self._subscriptions.append(
-            Subscription(tuple(topics), group, batch_handler=handler, max_batch=max_batch)
+            Subscription(
+                tuple(topics),
+                group,
+                batch_handler=handler,
+                max_batch=max_batch,
+                on_assigned=on_assigned,
+            )
+        )
+
+    def subscribe_concurrent(
+        self, topics: Sequence[str], group: str, handler: Handler, *, max_in_flight: int = 500
+    ) -> None:
+        if self._started:
+            raise RuntimeError("subscribe before start")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        self._subscriptions.append(
+            Subscription(
+                tuple(topics), group, handler=handler, concurrent=True, max_in_flight=max_in_flight
+            )
         )
 
     def _topic_name(self, topic: str) -> str:

@@ -17,8 +17,9 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.partitioner import murmur2
 
-from services.transport.base import Record, Subscription
+from services.transport.base import Assignment, Record, Subscription
 from services.transport.dispatch import Dispatcher
 
 log = structlog.get_logger(__name__)
@@ -98,6 +99,17 @@ class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
+        if self._sub.on_assigned is None:
+            return
+        owned = self._consumer.assignment()  # the whole assignment (aiokafka rebalances eagerly)
+        for topic in self._sub.topics:
+            name = self._topic_name(topic)
+            count = len(self._consumer.partitions_for_topic(name) or ())
+            if count == 0:
+                log.error("assignment_without_metadata", group=self._sub.group, topic=name)
+                continue
+            mine = frozenset(tp.partition for tp in owned if tp.topic == name)
+            await self._sub.on_assigned(Assignment(topic, mine, count, kafka_partition))
 
     async def _finish(self, tps: set[TopicPartition], grace: float) -> int:
         """Let the in-flight records of each partition finish (bounded); cancel the rest."""
@@ -173,3 +185,9 @@ class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
             self._consumer.resume(tp)
         except IllegalStateError:
             pass  # no longer ours: the new owner starts from the committed offset
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition the producer's default partitioner picks for `key` (Java's murmur2)."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions

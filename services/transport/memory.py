@@ -18,8 +18,16 @@ from collections.abc import Sequence
 import structlog
 
 from schemas.topics import Topics
-from services.transport.base import BatchHandler, Handler, Record, Subscription
+from services.transport.base import (
+    Assignment,
+    BatchHandler,
+    Handler,
+    OnAssigned,
+    Record,
+    Subscription,
+)
 from services.transport.dispatch import Dispatcher, RetryPolicy
+from services.transport.offsets import PartitionOffsets
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +79,7 @@ class InMemoryBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._unkeyed = itertools.count()
         self._progressed = asyncio.Event()
+        self._in_flight_slots: dict[int, asyncio.Semaphore] = {}
         self._state = "new"
 
     # -- Bus -----------------------------------------------------------------------------
@@ -80,6 +89,7 @@ class InMemoryBus:
             raise RuntimeError(f"bus cannot start: it is {self._state}")
         self._state = "started"
         self._topic(self._dead_letter_topic)
+        await self._announce_assignments()
         dispatchers: dict[str, Dispatcher] = {}
         for (group, topic, partition), sub in self._assignment().items():
             dispatcher = dispatchers.get(group)
@@ -91,9 +101,14 @@ class InMemoryBus:
                     retry=self._retry,
                 )
             partition_log = self._topic(topic)[partition]
+            consume = (
+                self._consume_concurrent(partition_log, sub, dispatcher, self._slots(sub))
+                if sub.concurrent
+                else self._consume(partition_log, sub, dispatcher)
+            )
             self._tasks.append(
                 asyncio.create_task(
-                    self._consume(partition_log, sub, dispatcher),
+                    consume,
                     name=f"memory-bus:{group}:{topic}:{partition}",
                 )
             )
@@ -141,9 +156,34 @@ class InMemoryBus:
         self._add(Subscription(tuple(topics), group, handler=handler))
 
     def subscribe_batch(
-        self, topics: Sequence[str], group: str, handler: BatchHandler, *, max_batch: int = 500
+        self,
+        topics: Sequence[str],
+        group: str,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 500,
+        on_assigned: OnAssigned | None = None,
     ) -> None:
-        self._add(Subscription(tuple(topics), group, batch_handler=handler, max_batch=max_batch))
+        self._add(
+            Subscription(
+                tuple(topics),
+                group,
+                batch_handler=handler,
+                max_batch=max_batch,
+                on_assigned=on_assigned,
+            )
+        )
+
+    def subscribe_concurrent(
+        self, topics: Sequence[str], group: str, handler: Handler, *, max_in_flight: int = 500
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        self._add(
+            Subscription(
+                tuple(topics), group, handler=handler, concurrent=True, max_in_flight=max_in_flight
+            )
+        )
 
     def _add(self, subscription: Subscription) -> None:
         if self._state != "new":
@@ -184,7 +224,17 @@ class InMemoryBus:
     def _partition_for(self, key: bytes | None) -> int:
         if key is None:
             return next(self._unkeyed) % self._partitions
-        return zlib.crc32(key) % self._partitions
+        return _crc32_partition(key, self._partitions)
+
+    async def _announce_assignments(self) -> None:
+        """Tell each subscription that asked which partitions it owns (fixed for the bus's life)."""
+        for sub in self._subscriptions:
+            if sub.on_assigned is None:
+                continue
+            owned = [key for key, owner in self._assignment().items() if owner is sub]
+            for topic in dict.fromkeys(sub.topics):
+                mine = frozenset(p for (_, t, p) in owned if t == topic)
+                await sub.on_assigned(Assignment(topic, mine, self._partitions, _crc32_partition))
 
     async def _append(
         self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
@@ -228,3 +278,54 @@ class InMemoryBus:
             self._committed[position] = offset + len(records)
             self._progressed.set()
             self._progressed = asyncio.Event()
+
+    def _slots(self, sub: Subscription) -> asyncio.Semaphore:
+        """One in-flight budget per concurrent subscription, shared by its partitions."""
+        return self._in_flight_slots.setdefault(id(sub), asyncio.Semaphore(sub.max_in_flight))
+
+    async def _consume_concurrent(
+        self,
+        partition_log: _PartitionLog,
+        sub: Subscription,
+        dispatcher: Dispatcher,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        position = (sub.group, partition_log.topic, partition_log.partition)
+        handler = sub.handler
+        assert handler is not None
+        offsets = PartitionOffsets()
+        running: set[asyncio.Task[None]] = set()
+
+        async def run(record: Record) -> None:
+            try:
+                await dispatcher.run(record, handler)
+            finally:
+                slots.release()
+            offsets.finish(record.offset)
+            self._committed[position] = offsets.commit_point() or 0
+            self._progressed.set()
+            self._progressed = asyncio.Event()
+
+        fetched = self._committed.get(position, 0)
+        try:
+            while self._state == "started":
+                if fetched >= len(partition_log.records):
+                    await partition_log.wait_beyond(fetched)
+                    continue
+                await slots.acquire()
+                record = partition_log.records[fetched]
+                offsets.start(fetched)
+                fetched += 1
+                task = asyncio.create_task(run(record))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if running:
+                await asyncio.wait(running)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+
+def _crc32_partition(key: bytes, partitions: int) -> int:
+    return zlib.crc32(key) % partitions

@@ -10,10 +10,14 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.state.api.auth import BearerTokenMiddleware
+from services.state.api.events import router as events_router
+from services.state.api.prefect_flows import router as prefect_flows_router
 from services.state.api.routes import router
+from services.state.live import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import FlowRunNotFound, StateService
+from services.state.workers import WorkerRegistry
 from services.version import VERSION
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -24,6 +28,8 @@ def create_app(
     metrics: StateMetrics,
     relay: OutboxRelay,
     *,
+    workers: WorkerRegistry,
+    live: LiveEvents | None = None,
     api_token: str | None = None,
     lifespan: Lifespan | None = None,
 ) -> FastAPI:
@@ -35,7 +41,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.workers = workers
+    app.state.live = live or LiveEvents()
     app.include_router(router)
+    app.include_router(events_router)
+    app.include_router(prefect_flows_router)
 
     @app.exception_handler(FlowRunNotFound)
     async def not_found(_request: Request, exc: FlowRunNotFound) -> JSONResponse:
@@ -48,6 +58,7 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         metrics.outbox_pending.set(await relay.pending())
+        metrics.cancelling_without_worker.set(await workers.cancelling_without_worker())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     if api_token:

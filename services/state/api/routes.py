@@ -15,10 +15,11 @@ from schemas.flow_runs import (
     FlowRunFilter,
     FlowRunUpdate,
 )
-from schemas.states import State
+from schemas.states import State, StateType
 from services.state.api.models import CancellingRun, OrchestrationResultBody, SetStateBody
 from services.state.history import CancellationAttempt
 from services.state.service import CancelRequest, StateService
+from services.state.workers import WorkerRegistry, WorkerStatus
 
 router = APIRouter(prefix="/api")
 
@@ -71,7 +72,22 @@ async def cancelling_runs(request: Request) -> list[CancellingRun]:
 
 @router.get("/flow_runs/{flow_run_id}", tags=["flow runs"])
 async def read_flow_run(flow_run_id: UUID, request: Request) -> FlowRun:
-    return await _service(request).read_flow_run(flow_run_id)
+    run = await _service(request).read_flow_run(flow_run_id)
+    if run.state_type is StateType.CANCELLING and run.infrastructure is not None:
+        alive = await _workers(request).alive_for(run.infrastructure)
+        run = run.model_copy(update={"cancellation_worker_alive": alive})
+    return run
+
+
+@router.get("/workers", tags=["workers"])
+async def read_workers(request: Request) -> list[WorkerStatus]:
+    """Every worker seen, with its kind, scope, version and whether it is alive now."""
+    return await _workers(request).statuses()
+
+
+def _workers(request: Request) -> WorkerRegistry:
+    workers: WorkerRegistry = request.app.state.workers
+    return workers
 
 
 @router.patch(

@@ -1,0 +1,149 @@
+"""`cancelbus run <kind>`: launch a process (container, Job) as a tracked flow run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+app = typer.Typer(help="Launch a process as a tracked flow run that cancelbus can cancel.")
+
+
+@app.command("process", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_process(
+    command: Annotated[list[str], typer.Argument(help="the command and its arguments")],
+    name: Annotated[str | None, typer.Option(help="the flow run's name")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="a tag (repeatable)")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="this host's scope (default: CANCELBUS_WORKER_SCOPE)")
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Run CMD ARGS... (after `--`) as a flow run; exit with its exit code (130 if cancelled)."""
+    from services.cli.main import _logging, _settings_error
+    from services.launcher.process import launch_process
+    from services.launcher.settings import LauncherSettings
+
+    _logging(verbose)
+    if not verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = LauncherSettings()
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    result = asyncio.run(
+        launch_process(
+            command,
+            api_url=settings.api_url,
+            name=name,
+            tags=tag or [],
+            scope=scope or settings.worker_scope,
+            api_token=settings.api_token,
+        )
+    )
+    typer.echo(
+        f"flow run {result.flow_run_id}: {result.state.value if result.state else 'unknown'}",
+        err=True,
+    )
+    raise typer.Exit(result.exit_code)
+
+
+@app.command(
+    "kubernetes", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def run_kubernetes(
+    image: Annotated[str, typer.Option(help="the container image of the Job")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="the command and its arguments (after --)")
+    ] = None,
+    namespace: Annotated[str, typer.Option(help="where to create the Job")] = "default",
+    cluster: Annotated[
+        str | None, typer.Option(help="the cluster's name (default: CANCELBUS_WORKER_SCOPE)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="the flow run's name")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="a tag (repeatable)")] = None,
+    verbose: bool = False,
+) -> None:
+    """Create a flow run and a Job labelled with its id; leave the run RUNNING."""
+    from schemas.states import StateType
+    from services.cli.main import _logging, _settings_error
+    from services.launcher.kubernetes import launch_job
+    from services.launcher.settings import LauncherSettings
+    from services.worker.kubernetes import KubernetesSettings
+
+    _logging(verbose)
+    try:
+        settings, kubernetes = LauncherSettings(), KubernetesSettings()
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    cluster = cluster or settings.worker_scope
+    if not cluster:
+        typer.echo("error: name the cluster: --cluster or CANCELBUS_WORKER_SCOPE", err=True)
+        raise typer.Exit(2)
+    launch = asyncio.run(
+        launch_job(
+            image,
+            command or [],
+            api_url=settings.api_url,
+            cluster=cluster,
+            namespace=namespace,
+            name=name,
+            tags=tag or [],
+            api_token=settings.api_token,
+            kubernetes=kubernetes,
+        )
+    )
+    typer.echo(f"flow run {launch.flow_run_id}: {launch.state.value} {launch.infrastructure}")
+    raise typer.Exit(0 if launch.state is StateType.RUNNING else 1)
+
+
+@app.command("docker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_docker(
+    image: Annotated[str, typer.Argument(help="the image to run")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="the command and its arguments (after --)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="the flow run's name")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="a tag (repeatable)")] = None,
+    network: Annotated[str, typer.Option(help="the container's network")] = "none",
+    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE for the container")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the container after it exits")] = False,
+    scope: Annotated[
+        str | None, typer.Option(help="the engine's scope (default: its engine ID)")
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Run IMAGE [-- CMD ARGS...] as a flow run; exit with its exit code (130 if cancelled)."""
+    from services.cli.main import _logging, _settings_error
+    from services.launcher.docker import launch_container
+    from services.launcher.settings import LauncherSettings
+    from services.worker.docker import DockerSettings
+
+    _logging(verbose)
+    try:
+        settings, docker_settings = LauncherSettings(), DockerSettings()
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    result = asyncio.run(
+        launch_container(
+            image,
+            command or [],
+            api_url=settings.api_url,
+            name=name,
+            tags=tag or [],
+            docker_settings=docker_settings,
+            scope=scope,
+            env=dict(item.partition("=")[::2] for item in env or []),
+            network=network,
+            api_token=settings.api_token,
+            remove=not keep,
+        )
+    )
+    typer.echo(
+        f"flow run {result.flow_run_id}: {result.state.value if result.state else 'unknown'}",
+        err=True,
+    )
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,81 @@
+"""The live event stream (server-sent events): state changes and cancellation attempts.
+
+`GET /api/flow_runs/{id}/events` starts with a `flow-run` event holding the run as it is
+now, so a watcher never misses a change between reading and subscribing; then one event
+per change: `state` (a FlowRunStateChanged), `cancellation-requested` and
+`cancellation-result`. `GET /api/events` streams the changes of every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from schemas.messages import CancellationRequested, CancellationResult, FlowRunStateChanged
+from services.state.live import LiveEvents, LiveMessage, SubscriberTooSlow, Subscription
+from services.state.service import StateService
+
+router = APIRouter(prefix="/api", tags=["live events"])
+
+PING_SECONDS = 10
+EVENT_NAMES: dict[type[LiveMessage], str] = {
+    FlowRunStateChanged: "state",
+    CancellationRequested: "cancellation-requested",
+    CancellationResult: "cancellation-result",
+}
+
+
+def _sse(message: LiveMessage) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=message.model_dump_json(), event=EVENT_NAMES[type(message)], id=str(message.id)
+    )
+
+
+async def _drain(subscription: Subscription) -> AsyncIterator[ServerSentEvent]:
+    while True:
+        try:
+            message = await subscription.next()
+        except SubscriberTooSlow:
+            return  # the client reconnects and reads the run afresh
+        yield _sse(message)
+
+
+@router.get(
+    "/flow_runs/{flow_run_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def flow_run_events(flow_run_id: UUID, request: Request) -> EventSourceResponse:
+    """The run now (`flow-run`), then each change of it as it is committed."""
+    service: StateService = request.app.state.service
+    live: LiveEvents = request.app.state.live
+    await service.read_flow_run(flow_run_id)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        with live.subscribe(flow_run_id) as subscription:  # before reading: no gap
+            run = await service.read_flow_run(flow_run_id)
+            yield ServerSentEvent(data=run.model_dump_json(), event="flow-run", id=str(run.id))
+            async for event in _drain(subscription):
+                yield event
+
+    return EventSourceResponse(stream(), ping=PING_SECONDS)
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def all_events(request: Request) -> EventSourceResponse:
+    """Every run's changes as they are committed."""
+    live: LiveEvents = request.app.state.live
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        with live.subscribe() as subscription:
+            async for event in _drain(subscription):
+                yield event
+
+    return EventSourceResponse(stream(), ping=PING_SECONDS)

@@ -1,0 +1,1 @@
+"""The timeout service: no run stays CANCELLING past its deadline."""

@@ -1,0 +1,334 @@
+"""The kubernetes kind: scope = cluster name, id = `namespace/job`, fingerprint = the Job's UID.
+
+Identity: the Job's `io.cancelbus.flow-run-id` label must name the run. Termination is a
+DELETE with `gracePeriodSeconds`, a propagation policy that removes the pods (Background by
+default) and a `uid` precondition, so a Job re-created under the same name is never touched.
+Confirmation reads the Job again: gone (404) or another UID under that name.
+
+The cluster name alone could be reused by mistake, so at start the worker reads the
+kube-system namespace's UID (the cluster's identity) and refuses to run unless it equals
+`CANCELBUS_KUBERNETES_CLUSTER_UID`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+import structlog
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config.config_exception import ConfigException
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from services.worker.infrastructure import InfrastructureError, Observation, Presence
+from services.worker.kubernetes_rules import (
+    Answer,
+    backoff,
+    classify,
+    finished_condition,
+    grace_period,
+    run_id_label,
+)
+from services.worker.settings import WorkerSettings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+_PINNED_UIDS = 10_000
+
+
+class Propagation(StrEnum):
+    BACKGROUND = "Background"
+    FOREGROUND = "Foreground"
+
+
+class KubernetesSettings(BaseSettings):
+    """How the worker reaches its cluster (environment prefix CANCELBUS_KUBERNETES_)."""
+
+    model_config = SettingsConfigDict(env_prefix="CANCELBUS_KUBERNETES_", extra="ignore")
+
+    cluster_uid: str | None = Field(
+        default=None,
+        description="the kube-system namespace's UID of the cluster this worker serves "
+        "(kubectl get ns kube-system -o jsonpath='{.metadata.uid}'); required",
+    )
+    kubeconfig: Path | None = Field(
+        default=None, description="a kubeconfig file; unset -> in-cluster, else $KUBECONFIG"
+    )
+    context: str | None = Field(default=None, description="the kubeconfig context to use")
+    propagation: Propagation = Field(
+        default=Propagation.BACKGROUND,
+        description="Background deletes the Job at once and its pods after; Foreground "
+        "keeps the Job until its pods are gone (needs the garbage collector)",
+    )
+    deletion_margin_seconds: float = Field(
+        default=30.0, ge=0, description="Foreground: wait this long past the grace for the Job"
+    )
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    attempts: int = Field(
+        default=3, ge=1, le=20, description="tries of one API call on 5xx, 429 or a timeout"
+    )
+    backoff_seconds: float = Field(default=0.1, ge=0)
+    max_connections: int = Field(default=64, ge=1, le=1000)
+
+
+class ClusterIdentityError(RuntimeError):
+    """The cluster reached is not the one the worker is configured for: it must not start."""
+
+
+class PermissionDenied(InfrastructureError):
+    """The API server said 401/403: the worker's identity lacks a permission."""
+
+
+class JobReplaced(InfrastructureError):
+    """The uid precondition failed: the name belongs to a newer Job, which was left alone."""
+
+
+def _server_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or b"")["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(exc.reason)
+
+
+async def load_configuration(settings: KubernetesSettings) -> client.Configuration:
+    """From the kubeconfig if one is set, else in-cluster (service account), else $KUBECONFIG."""
+    configuration = client.Configuration()
+    if settings.kubeconfig is not None:
+        await config.load_kube_config(
+            config_file=str(settings.kubeconfig),
+            context=settings.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    else:
+        try:
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+        except ConfigException:
+            await config.load_kube_config(
+                context=settings.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    configuration.connection_pool_maxsize = settings.max_connections
+    return configuration
+
+
+class KubernetesJobs:
+    """`Infrastructure` for the Jobs of one cluster. Create it with `connect`; `close` it."""
+
+    def __init__(self, api: client.ApiClient, *, cluster: str, settings: KubernetesSettings):
+        self._api = api
+        self._batch = client.BatchV1Api(api)
+        self._core = client.CoreV1Api(api)
+        self._cluster = cluster
+        self._settings = settings
+        # the UID seen by `observe`, so a plain id (no fingerprint) is deleted with a precondition
+        self._seen: OrderedDict[InfrastructureId, str] = OrderedDict()
+
+    @classmethod
+    async def connect(cls, cluster: str, settings: KubernetesSettings) -> KubernetesJobs:
+        """Reach the cluster and check its identity; ClusterIdentityError if it is not ours."""
+        api = client.ApiClient(await load_configuration(settings))
+        jobs = cls(api, cluster=cluster, settings=settings)
+        try:
+            await jobs.verify_cluster()
+        except BaseException:
+            await jobs.close()
+            raise
+        return jobs
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    @property
+    def kind(self) -> InfrastructureKind:
+        return InfrastructureKind.KUBERNETES
+
+    @property
+    def scope(self) -> str:
+        return self._cluster
+
+    async def cluster_uid(self) -> str:
+        """The kube-system namespace's UID: what makes this cluster this one."""
+        what = "get namespaces kube-system"
+        try:
+            namespace = await self._call(
+                what,
+                lambda: self._core.read_namespace("kube-system", _request_timeout=self._timeout),
+            )
+        except ApiException as exc:
+            raise self._fault(what, exc) from exc
+        return str(namespace.metadata.uid)
+
+    async def verify_cluster(self) -> None:
+        expected = self._settings.cluster_uid
+        try:
+            actual = await self.cluster_uid()
+        except InfrastructureError as exc:
+            raise ClusterIdentityError(
+                f"cannot read the identity of cluster {self._cluster!r}: {exc}"
+            ) from exc
+        if expected is None:
+            raise ClusterIdentityError(
+                f"CANCELBUS_KUBERNETES_CLUSTER_UID is not set; the cluster reached has "
+                f"kube-system UID {actual}: set it to that if this is cluster {self._cluster!r}"
+            )
+        if actual != expected:
+            raise ClusterIdentityError(
+                f"refusing to start: the cluster reached has kube-system UID {actual}, but "
+                f"cluster {self._cluster!r} is configured as {expected}; "
+                "check the kubeconfig/context or CANCELBUS_KUBERNETES_CLUSTER_UID"
+            )
+        log.info("kubernetes_cluster_verified", cluster=self._cluster, uid=actual)
+
+    async def observe(self, target: InfrastructureId) -> Observation:
+        namespace, name = _split(target)
+        job = await self._read(target, namespace, name)
+        if job is None:
+            return Observation(Presence.GONE, detail=f"no Job {namespace}/{name}")
+        uid = str(job.metadata.uid)
+        run_id = run_id_label(job.metadata.labels)
+        conditions = [(c.type, c.status) for c in (job.status and job.status.conditions) or []]
+        finished = finished_condition(conditions)
+        if finished is not None:
+            return Observation(
+                Presence.GONE, run_id, uid, detail=f"Job already finished ({finished})"
+            )
+        self._seen[target] = uid
+        self._seen.move_to_end(target)
+        while len(self._seen) > _PINNED_UIDS:
+            self._seen.popitem(last=False)
+        return Observation(Presence.RUNNING, run_id, uid)
+
+    async def terminate(self, target: InfrastructureId, grace_seconds: float) -> None:
+        """DELETE with grace, propagation and the uid precondition; wait until it is gone."""
+        namespace, name = _split(target)
+        uid = target.fingerprint or self._seen.pop(target, None)
+        body = client.V1DeleteOptions(
+            grace_period_seconds=grace_period(grace_seconds),
+            propagation_policy=self._settings.propagation.value,
+            preconditions=client.V1Preconditions(uid=uid) if uid else None,
+        )
+        what = f"delete jobs.batch {namespace}/{name}"
+        try:
+            await self._call(
+                what,
+                lambda: self._batch.delete_namespaced_job(
+                    name, namespace, body=body, _request_timeout=self._timeout
+                ),
+            )
+        except ApiException as exc:
+            answer = classify(exc.status)
+            if answer is Answer.NOT_FOUND:
+                return
+            if answer is Answer.CONFLICT:
+                raise JobReplaced(
+                    f"{target}: Job {namespace}/{name} is no longer UID {uid} "
+                    f"({_server_message(exc)}); nothing deleted"
+                ) from exc
+            raise self._fault(what, exc) from exc
+        await self._wait_gone(target, grace_seconds)
+
+    async def is_gone(self, target: InfrastructureId) -> bool:
+        namespace, name = _split(target)
+        job = await self._read(target, namespace, name)
+        if job is None:
+            return True
+        uid = target.fingerprint or self._seen.get(target)
+        return uid is not None and str(job.metadata.uid) != uid
+
+    @property
+    def _timeout(self) -> float:
+        return self._settings.request_timeout_seconds
+
+    async def _wait_gone(self, target: InfrastructureId, grace_seconds: float) -> None:
+        """Background: gone at once. Foreground: marked for deletion until the pods are gone."""
+        deadline = time.monotonic() + grace_seconds + self._settings.deletion_margin_seconds
+        pause = 0.05
+        while not await self.is_gone(target):
+            if time.monotonic() >= deadline:
+                raise InfrastructureError(
+                    f"{target} is still marked for deletion {grace_seconds:g} s + "
+                    f"{self._settings.deletion_margin_seconds:g} s after the delete "
+                    "(is the cluster's garbage collector running?)"
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def _read(
+        self, target: InfrastructureId, namespace: str, name: str
+    ) -> client.V1Job | None:
+        what = f"get jobs.batch {namespace}/{name}"
+        try:
+            return await self._call(
+                what,
+                lambda: self._batch.read_namespaced_job(
+                    name, namespace, _request_timeout=self._timeout
+                ),
+            )
+        except ApiException as exc:
+            if classify(exc.status) is Answer.NOT_FOUND:
+                return None
+            raise self._fault(what, exc) from exc
+
+    def _fault(self, what: str, exc: ApiException) -> InfrastructureError:
+        message = _server_message(exc)
+        if classify(exc.status) is Answer.FORBIDDEN:
+            return PermissionDenied(
+                f"forbidden ({exc.status}): the worker may not {what}: {message}; "
+                "grant the verbs in compose/kubernetes/worker-kubernetes.yaml"
+            )
+        return InfrastructureError(f"{what}: {exc.status} {message}")
+
+    async def _call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
+        """Run one API request, retrying 429/5xx and timeouts with backoff.
+
+        Other API answers (404, 403, 409, ...) are raised as ApiException for the caller;
+        a transient fault that persists becomes InfrastructureError.
+        """
+        failures = 0
+        while True:
+            try:
+                return await request()
+            except ApiException as exc:
+                if classify(exc.status) is not Answer.TRANSIENT:
+                    raise
+                fault = f"{exc.status} {_server_message(exc)}"
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                fault = f"{type(exc).__name__}: {exc}"
+            failures += 1
+            if failures >= self._settings.attempts:
+                raise InfrastructureError(f"{what}: {fault} (after {failures} attempts)")
+            delay = backoff(failures, base=self._settings.backoff_seconds)
+            log.warning("kubernetes_call_retry", call=what, error=fault, retry_in=delay)
+            await asyncio.sleep(delay)
+
+
+async def run_kubernetes_worker(
+    settings: WorkerSettings, kubernetes: KubernetesSettings, cluster: str
+) -> None:
+    """`cancelbus worker kubernetes`: verify the cluster, then serve until SIGTERM."""
+    from services.worker.main import run_worker
+
+    jobs = await KubernetesJobs.connect(cluster, kubernetes)
+    try:
+        await run_worker(settings, jobs)
+    finally:
+        await jobs.close()
+
+
+def _split(target: InfrastructureId) -> tuple[str, str]:
+    namespace, _, name = target.id.partition("/")
+    return namespace, name

@@ -1,0 +1,54 @@
+"""Settings of a worker (environment prefix CANCELBUS_); the same for every kind."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]; unset -> the in-process bus"
+    )
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    topic_prefix: str = Field(
+        default="", description="namespaces every Kafka topic (a shared cluster, tests)"
+    )
+    worker_scope: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the scope this worker serves; default: the kind's own (host name, ...)",
+    )
+    worker_name: str | None = Field(
+        default=None, min_length=1, max_length=256, description="default: <kind>@<host>:<pid>"
+    )
+    worker_grace_seconds: float | None = Field(
+        default=None, gt=0, le=86400, description="use this grace instead of the request's"
+    )
+    worker_max_grace_seconds: float | None = Field(
+        default=None, gt=0, le=86400, description="never wait longer than this before forcing"
+    )
+    worker_max_in_flight: int = Field(
+        default=1000, ge=1, le=100000, description="cancellations run at once"
+    )
+    worker_attempts: int = Field(
+        default=3, ge=1, le=20, description="local tries on an unexpected fault before failed"
+    )
+    worker_retry_backoff_seconds: float = Field(
+        default=0.5, ge=0, description="delay after the first failed try; doubles each time"
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="how often the worker announces itself"
+    )
+    worker_shutdown_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="on SIGTERM, how long in-flight cancellations may finish; the rest is "
+        "left uncommitted for another replica",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve Prometheus /metrics on this port"
+    )

@@ -1,0 +1,117 @@
+"""End to end with every piece as its own OS process, on real Kafka and a real Docker engine:
+`cancelbus state`, `cancelbus worker docker`, and ten `cancelbus run docker` launchers whose
+containers are cancelled through the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from services.launcher.process import CANCELLED_EXIT
+from services.localinfra.docker_image import EXITS_ON_SIGTERM
+from services.localinfra.service_process import ServiceProcess, StateProcess
+from services.worker.docker import LABEL
+
+pytestmark = pytest.mark.kafka
+
+CONTAINERS = 10
+WITHIN = 60.0
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WITHIN
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {WITHIN} s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def test_ten_launched_containers_are_cancelled_through_the_api(
+    tmp_path: Path, kafka_bootstrap: str, docker_url: str, docker_test_image: str
+) -> None:
+    env = {
+        "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+        "DOCKER_HOST": docker_url,
+        "CANCELBUS_WORKER_HEARTBEAT_SECONDS": "1",
+    }
+    state = StateProcess(env, tmp_path / "state.log").start()
+    env["CANCELBUS_API_URL"] = state.api_url
+    worker_name = f"docker-e2e-{uuid.uuid4().hex[:6]}"
+    worker = ServiceProcess(
+        ["worker", "docker"], {**env, "CANCELBUS_WORKER_NAME": worker_name}, tmp_path / "w.log"
+    )
+    tag = f"e2e-{uuid.uuid4().hex[:8]}"
+    command = ["run", "docker", docker_test_image, "--tag", tag, "--", *EXITS_ON_SIGTERM]
+    launchers = [
+        ServiceProcess(command, env, tmp_path / f"launcher-{i}.log") for i in range(CONTAINERS)
+    ]
+    client = docker.DockerClient(base_url=docker_url)
+    try:
+        await asyncio.to_thread(state.wait_healthy)
+        worker.start()
+        async with httpx.AsyncClient(base_url=state.api_url + "/", timeout=30) as api:
+
+            async def worker_alive() -> bool:
+                seen = (await api.get("workers")).json()
+                return any(w["worker"] == worker_name and w["alive"] for w in seen)
+
+            await eventually(worker_alive, "the docker worker announces itself")
+            for launcher in launchers:
+                launcher.start()
+
+            async def runs_of_tag() -> list[dict[str, Any]]:
+                body = {"flow_runs": {"tags": {"all_": [tag]}}}
+                runs: list[dict[str, Any]] = (await api.post("flow_runs/filter", json=body)).json()
+                return runs
+
+            async def all_running() -> bool:
+                runs = await runs_of_tag()
+                return len(runs) == CONTAINERS and all(r["state_type"] == "RUNNING" for r in runs)
+
+            await eventually(all_running, f"{CONTAINERS} container runs RUNNING")
+            runs = await runs_of_tag()
+            for run in runs:
+                answer = await api.post(
+                    f"flow_runs/{run['id']}/set_state",
+                    json={"state": {"type": "CANCELLING", "message": "e2e"}},
+                )
+                assert answer.json()["status"] == "ACCEPT"
+
+            async def all_cancelled() -> bool:
+                return all(r["state_type"] == "CANCELLED" for r in await runs_of_tag())
+
+            await eventually(all_cancelled, "every container run CANCELLED")
+            for run in runs:
+                [attempt] = (await api.get(f"flow_runs/{run['id']}/cancellation")).json()
+                assert attempt["outcome"] == "cancelled", attempt
+                assert attempt["worker"] == worker_name
+
+        codes = [await asyncio.to_thread(_wait, launcher) for launcher in launchers]
+        assert codes == [CANCELLED_EXIT] * CONTAINERS
+        leftovers = client.containers.list(all=True, filters={"label": LABEL})
+        assert leftovers == [], "every launcher removed its container"
+    finally:
+        for launcher in launchers:
+            if launcher.proc is not None:
+                launcher.terminate(timeout=10)
+        if worker.proc is not None:
+            worker.terminate()
+        state.terminate()
+        client.close()
+
+
+def _wait(launcher: ServiceProcess) -> int:
+    assert launcher.proc is not None
+    try:
+        return launcher.proc.wait(WITHIN)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"launcher still running:\n{launcher.log()}") from None
