@@ -28,7 +28,7 @@ from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.localinfra import KafkaBroker
 from services.localinfra.kubernetes import ADMIN, KubeApiServer
 from services.localinfra.service_process import ServiceProcess, StateProcess
-from services.worker.kubernetes import KubernetesSettings, load_configuration
+from services.worker.kubernetes_config import KubernetesSettings, load_configuration
 from services.worker.kubernetes_rules import FLOW_RUN_LABEL
 
 CLUSTER = "bench"

@@ -52,6 +52,12 @@ if dpkg -s busybox-static >/dev/null 2>&1; then
 else
     missing+=(busybox-static)
 fi
+# headless Chromium for the web UI tests (driven by Playwright through executable_path)
+if [[ -x /usr/bin/chromium ]]; then
+    say "chromium found: /usr/bin/chromium"
+else
+    missing+=(chromium)
+fi
 
 if ((${#missing[@]} == 0)); then
     say "all present, nothing to install"

@@ -11,6 +11,8 @@ echo "==> fetching the Kafka broker (cached after the first time)"
 .venv/bin/cancelbus kafka fetch
 echo "==> kube-apiserver and etcd (built from the Go module proxy once, then cached)"
 scripts/build-kube.sh >/dev/null
+echo "==> the real prefect package in its own venv, for the compatibility tests (cached)"
+.venv/bin/python -m tests.clients.prefect_venv
 echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services.cli.docs import app as docs_app
 from services.cli.flow_run import app as flow_run_app
 from services.cli.kafka import app as kafka_app
 from services.cli.run import app as run_app
@@ -27,6 +28,7 @@ app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker for dev
 app.add_typer(worker_app, name="worker")
 app.add_typer(run_app, name="run")
 app.add_typer(flow_run_app, name="flow-run")
+app.add_typer(docs_app, name="docs")
 schemas_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 

@@ -72,7 +72,7 @@ def run_kubernetes(
     from services.cli.main import _logging, _settings_error
     from services.launcher.kubernetes import launch_job
     from services.launcher.settings import LauncherSettings
-    from services.worker.kubernetes import KubernetesSettings
+    from services.worker.kubernetes_config import KubernetesSettings
 
     _logging(verbose)
     try:

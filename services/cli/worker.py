@@ -43,11 +43,8 @@ def kubernetes_worker(
 ) -> None:
     """Delete the Jobs of cancelled runs in one cluster (checked against its kube-system UID)."""
     from services.cli.main import _logging, _settings_error
-    from services.worker.kubernetes import (
-        ClusterIdentityError,
-        KubernetesSettings,
-        run_kubernetes_worker,
-    )
+    from services.worker.kubernetes import ClusterIdentityError, run_kubernetes_worker
+    from services.worker.kubernetes_config import KubernetesSettings
     from services.worker.settings import WorkerSettings
 
     _logging(verbose)

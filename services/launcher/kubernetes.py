@@ -20,7 +20,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.states import StateType
 from services.launcher.api import RunsApi
-from services.worker.kubernetes import KubernetesSettings, load_configuration
+from services.worker.kubernetes_config import KubernetesSettings, load_configuration
 from services.worker.kubernetes_rules import FLOW_RUN_LABEL
 
 log = structlog.get_logger(__name__)

@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
+FETCH_MAX_WAIT_MS = 20
 
 
 class KafkaBus:
@@ -261,6 +262,9 @@ class KafkaBus:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=self._max_message_bytes,
             fetch_max_bytes=max(_DEFAULT_FETCH_MAX_BYTES, self._max_message_bytes),
+            # A partition paused while its batch runs joins the next fetch request only:
+            # a long broker-side wait would hold its next record back that long.
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
 
     async def _ensure_topics(self, topics: Sequence[str]) -> None:

@@ -17,20 +17,16 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
-from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import aiohttp
 import structlog
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.config.config_exception import ConfigException
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.worker.infrastructure import InfrastructureError, Observation, Presence
+from services.worker.kubernetes_config import KubernetesSettings, load_configuration
 from services.worker.kubernetes_rules import (
     Answer,
     backoff,
@@ -44,41 +40,6 @@ from services.worker.settings import WorkerSettings
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 _PINNED_UIDS = 10_000
-
-
-class Propagation(StrEnum):
-    BACKGROUND = "Background"
-    FOREGROUND = "Foreground"
-
-
-class KubernetesSettings(BaseSettings):
-    """How the worker reaches its cluster (environment prefix CANCELBUS_KUBERNETES_)."""
-
-    model_config = SettingsConfigDict(env_prefix="CANCELBUS_KUBERNETES_", extra="ignore")
-
-    cluster_uid: str | None = Field(
-        default=None,
-        description="the kube-system namespace's UID of the cluster this worker serves "
-        "(kubectl get ns kube-system -o jsonpath='{.metadata.uid}'); required",
-    )
-    kubeconfig: Path | None = Field(
-        default=None, description="a kubeconfig file; unset -> in-cluster, else $KUBECONFIG"
-    )
-    context: str | None = Field(default=None, description="the kubeconfig context to use")
-    propagation: Propagation = Field(
-        default=Propagation.BACKGROUND,
-        description="Background deletes the Job at once and its pods after; Foreground "
-        "keeps the Job until its pods are gone (needs the garbage collector)",
-    )
-    deletion_margin_seconds: float = Field(
-        default=30.0, ge=0, description="Foreground: wait this long past the grace for the Job"
-    )
-    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    attempts: int = Field(
-        default=3, ge=1, le=20, description="tries of one API call on 5xx, 429 or a timeout"
-    )
-    backoff_seconds: float = Field(default=0.1, ge=0)
-    max_connections: int = Field(default=64, ge=1, le=1000)
 
 
 class ClusterIdentityError(RuntimeError):
@@ -98,31 +59,6 @@ def _server_message(exc: ApiException) -> str:
         return str(json.loads(exc.body or b"")["message"])
     except (TypeError, ValueError, KeyError):
         return str(exc.reason)
-
-
-async def load_configuration(settings: KubernetesSettings) -> client.Configuration:
-    """From the kubeconfig if one is set, else in-cluster (service account), else $KUBECONFIG."""
-    configuration = client.Configuration()
-    if settings.kubeconfig is not None:
-        await config.load_kube_config(
-            config_file=str(settings.kubeconfig),
-            context=settings.context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-    else:
-        try:
-            config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration
-            )
-        except ConfigException:
-            await config.load_kube_config(
-                context=settings.context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-    configuration.connection_pool_maxsize = settings.max_connections
-    return configuration
 
 
 class KubernetesJobs:
@@ -215,7 +151,7 @@ class KubernetesJobs:
     async def terminate(self, target: InfrastructureId, grace_seconds: float) -> None:
         """DELETE with grace, propagation and the uid precondition; wait until it is gone."""
         namespace, name = _split(target)
-        uid = target.fingerprint or self._seen.pop(target, None)
+        uid = target.fingerprint or self._seen.get(target)
         body = client.V1DeleteOptions(
             grace_period_seconds=grace_period(grace_seconds),
             propagation_policy=self._settings.propagation.value,
@@ -223,12 +159,7 @@ class KubernetesJobs:
         )
         what = f"delete jobs.batch {namespace}/{name}"
         try:
-            await self._call(
-                what,
-                lambda: self._batch.delete_namespaced_job(
-                    name, namespace, body=body, _request_timeout=self._timeout
-                ),
-            )
+            removed = await self._call(what, lambda: self._delete(namespace, name, body))
         except ApiException as exc:
             answer = classify(exc.status)
             if answer is Answer.NOT_FOUND:
@@ -239,7 +170,29 @@ class KubernetesJobs:
                     f"({_server_message(exc)}); nothing deleted"
                 ) from exc
             raise self._fault(what, exc) from exc
-        await self._wait_gone(target, grace_seconds)
+        if not removed:
+            await self._wait_gone(target, grace_seconds)
+
+    async def _delete(self, namespace: str, name: str, body: client.V1DeleteOptions) -> bool:
+        """True when the API server removed the Job at once.
+
+        It then answers a Status "Success"; a Job that must wait (Foreground, finalizers) is
+        answered with the Job itself, marked for deletion.
+        """
+        raw = await self._batch.delete_namespaced_job(
+            name, namespace, body=body, _request_timeout=self._timeout, _preload_content=False
+        )
+        response = cast(aiohttp.ClientResponse, raw)  # what _preload_content=False returns
+        try:
+            data = await response.read()
+        finally:
+            response.release()
+        if not 200 <= response.status < 300:
+            failed = ApiException(status=response.status, reason=response.reason)
+            failed.body = data
+            raise failed
+        answer = json.loads(data or b"{}")
+        return bool(answer.get("kind") == "Status" and answer.get("status") == "Success")
 
     async def is_gone(self, target: InfrastructureId) -> bool:
         namespace, name = _split(target)

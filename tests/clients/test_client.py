@@ -25,6 +25,7 @@ from services.client import (
     flow_run_filter,
 )
 from services.localinfra.processes import free_port
+from services.localinfra.service_process import StateProcess
 from services.state.rules import Status
 from tests.clients.launched import launched
 from tests.clients.stack import LiveStack
@@ -65,6 +66,8 @@ async def test_async_client_cancels_and_reports_history(stack: LiveStack) -> Non
             await client.cancel(done.id)
         with pytest.raises(FlowRunNotFound):
             await client.read_flow_run(uuid.uuid4())
+        with pytest.raises(FlowRunNotFound):
+            await anext(client.events(uuid.uuid4()))
 
         result = await client.bulk_cancel(flow_run_filter(tags=[tag]), reason="bulk")
         assert (result.matched, result.already_cancelling, result.already_terminal) == (2, 1, 1)
@@ -148,3 +151,25 @@ def test_client_errors_are_typed(tmp_path: Path, silent_port: int) -> None:
         pytest.raises(Unavailable, match=r"no answer from .* within 0\.5 s"),
     ):
         client.read_flow_runs()
+
+
+def test_state_service_stops_cleanly_while_watchers_follow_it(tmp_path: Path) -> None:
+    env = {
+        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+        "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": "",
+        "CANCELBUS_API_TOKEN": "",
+    }
+    process = StateProcess(env, tmp_path / "state.log")
+    process.start()
+    try:
+        process.wait_healthy()
+        with SyncCancelbusClient(process.api_url) as client:
+            run = client.create_flow_run("etl", state=Running())
+            watcher = client.events(run.id)
+            first = next(watcher)
+            assert isinstance(first, FlowRun)
+            assert process.terminate(timeout=20) == 0  # SIGTERM with a stream open
+            assert list(watcher) == []  # the stream ended, no error
+    finally:
+        process.kill()
+    assert "ERROR" not in process.log()

@@ -35,7 +35,8 @@ def prefect_bin() -> Path:
 def state_process(tmp_path: Path) -> Iterator[StateProcess]:
     env = {"CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"}
     env_drop = {"CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": "", "CANCELBUS_API_TOKEN": ""}
-    process = StateProcess({**env_drop, **env}, tmp_path / "state.log").start()
+    process = StateProcess({**env_drop, **env}, tmp_path / "state.log")
+    process.start()
     try:
         process.wait_healthy()
         yield process

@@ -1,6 +1,8 @@
 """End to end with every piece as its own OS process, on real Kafka and a real Docker engine:
-`cancelbus state`, `cancelbus worker docker`, and ten `cancelbus run docker` launchers whose
-containers are cancelled through the REST API."""
+`cancelbus state`, `cancelbus worker docker` and `cancelbus worker process`, ten
+`cancelbus run docker` and five `cancelbus run process` launchers, all cancelled through the
+REST API; each kind's worker stops only its own runs. (tests/worker/test_process_e2e.py
+covers 50 processes and the bulk cancel.)"""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import docker
 import httpx
 import pytest
 
+from schemas.infrastructure import InfrastructureId
 from services.launcher.process import CANCELLED_EXIT
 from services.localinfra.docker_image import EXITS_ON_SIGTERM
 from services.localinfra.service_process import ServiceProcess, StateProcess
@@ -23,6 +26,7 @@ from services.worker.docker import LABEL
 pytestmark = pytest.mark.kafka
 
 CONTAINERS = 10
+PROCESSES = 5
 WITHIN = 60.0
 
 
@@ -34,7 +38,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def test_ten_launched_containers_are_cancelled_through_the_api(
+@pytest.mark.timeout(240)  # 17 cancelbus processes start on a small shared machine
+async def test_launched_containers_and_processes_are_cancelled_through_the_api(
     tmp_path: Path, kafka_bootstrap: str, docker_url: str, docker_test_image: str
 ) -> None:
     env = {
@@ -45,26 +50,40 @@ async def test_ten_launched_containers_are_cancelled_through_the_api(
     }
     state = StateProcess(env, tmp_path / "state.log").start()
     env["CANCELBUS_API_URL"] = state.api_url
-    worker_name = f"docker-e2e-{uuid.uuid4().hex[:6]}"
-    worker = ServiceProcess(
-        ["worker", "docker"], {**env, "CANCELBUS_WORKER_NAME": worker_name}, tmp_path / "w.log"
-    )
-    tag = f"e2e-{uuid.uuid4().hex[:8]}"
-    command = ["run", "docker", docker_test_image, "--tag", tag, "--", *EXITS_ON_SIGTERM]
+    suffix = uuid.uuid4().hex[:6]
+    names = {"docker": f"docker-e2e-{suffix}", "process": f"process-e2e-{suffix}"}
+    process_env = {**env, "CANCELBUS_WORKER_SCOPE": f"host-{suffix}"}
+    workers = [
+        ServiceProcess(
+            ["worker", "docker"], {**env, "CANCELBUS_WORKER_NAME": names["docker"]}, tmp_path / "wd"
+        ),
+        ServiceProcess(
+            ["worker", "process"],
+            {**process_env, "CANCELBUS_WORKER_NAME": names["process"]},
+            tmp_path / "wp",
+        ),
+    ]
+    tag = f"e2e-{suffix}"
+    container = ["run", "docker", docker_test_image, "--tag", tag, "--", *EXITS_ON_SIGTERM]
+    process = ["run", "process", "--tag", tag, "--", "sleep", "600"]
     launchers = [
-        ServiceProcess(command, env, tmp_path / f"launcher-{i}.log") for i in range(CONTAINERS)
+        ServiceProcess(container, env, tmp_path / f"launcher-d{i}.log") for i in range(CONTAINERS)
+    ] + [
+        ServiceProcess(process, process_env, tmp_path / f"launcher-p{i}.log")
+        for i in range(PROCESSES)
     ]
     client = docker.DockerClient(base_url=docker_url)
     try:
         await asyncio.to_thread(state.wait_healthy)
-        worker.start()
+        for worker in workers:
+            worker.start()
         async with httpx.AsyncClient(base_url=state.api_url + "/", timeout=30) as api:
 
-            async def worker_alive() -> bool:
+            async def workers_alive() -> bool:
                 seen = (await api.get("workers")).json()
-                return any(w["worker"] == worker_name and w["alive"] for w in seen)
+                return {w["worker"] for w in seen if w["alive"]} >= set(names.values())
 
-            await eventually(worker_alive, "the docker worker announces itself")
+            await eventually(workers_alive, "both workers announce themselves")
             for launcher in launchers:
                 launcher.start()
 
@@ -75,9 +94,11 @@ async def test_ten_launched_containers_are_cancelled_through_the_api(
 
             async def all_running() -> bool:
                 runs = await runs_of_tag()
-                return len(runs) == CONTAINERS and all(r["state_type"] == "RUNNING" for r in runs)
+                return len(runs) == CONTAINERS + PROCESSES and all(
+                    r["state_type"] == "RUNNING" for r in runs
+                )
 
-            await eventually(all_running, f"{CONTAINERS} container runs RUNNING")
+            await eventually(all_running, "every launched run RUNNING")
             runs = await runs_of_tag()
             for run in runs:
                 answer = await api.post(
@@ -89,22 +110,24 @@ async def test_ten_launched_containers_are_cancelled_through_the_api(
             async def all_cancelled() -> bool:
                 return all(r["state_type"] == "CANCELLED" for r in await runs_of_tag())
 
-            await eventually(all_cancelled, "every container run CANCELLED")
+            await eventually(all_cancelled, "every launched run CANCELLED")
             for run in runs:
+                kind = InfrastructureId.parse(run["infrastructure_pid"]).kind.value
                 [attempt] = (await api.get(f"flow_runs/{run['id']}/cancellation")).json()
                 assert attempt["outcome"] == "cancelled", attempt
-                assert attempt["worker"] == worker_name
+                assert attempt["worker"] == names[kind]
 
         codes = [await asyncio.to_thread(_wait, launcher) for launcher in launchers]
-        assert codes == [CANCELLED_EXIT] * CONTAINERS
+        assert codes == [CANCELLED_EXIT] * (CONTAINERS + PROCESSES)
         leftovers = client.containers.list(all=True, filters={"label": LABEL})
         assert leftovers == [], "every launcher removed its container"
     finally:
         for launcher in launchers:
             if launcher.proc is not None:
                 launcher.terminate(timeout=10)
-        if worker.proc is not None:
-            worker.terminate()
+        for worker in workers:
+            if worker.proc is not None:
+                worker.terminate()
         state.terminate()
         client.close()
 

@@ -18,7 +18,8 @@ import pytest
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.state.bootstrap import build_state
 from services.worker.bootstrap import Worker, build_worker
-from services.worker.kubernetes import KubernetesJobs, KubernetesSettings
+from services.worker.kubernetes import KubernetesJobs
+from services.worker.kubernetes_config import KubernetesSettings
 from services.worker.settings import WorkerSettings
 from tests.fixtures.kubernetes import KubeKit
 from tests.state.conftest import fast_settings

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.localinfra.service_process import CANCELBUS
@@ -19,12 +21,10 @@ from services.worker.kubernetes import (
     ClusterIdentityError,
     JobReplaced,
     KubernetesJobs,
-    KubernetesSettings,
     PermissionDenied,
-    Propagation,
-    load_configuration,
 )
-from tests.fixtures.kubernetes import KubeKit
+from services.worker.kubernetes_config import KubernetesSettings, Propagation, load_configuration
+from tests.fixtures.kubernetes import RBAC_MANIFEST, KubeKit
 
 
 def target(namespace: str, job: str, uid: str | None = None) -> InfrastructureId:
@@ -144,3 +144,27 @@ async def test_an_api_server_that_does_not_answer_fails_after_retries(kube: Kube
         await jobs.close()
         silent.close()
         await silent.wait_closed()
+
+
+async def test_the_shipped_worker_manifest_is_accepted_by_the_api_server(kube: KubeKit) -> None:
+    docs = [d for d in yaml.safe_load_all(RBAC_MANIFEST.read_text()) if d]
+    for name in {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]}:
+        with contextlib.suppress(ApiException):  # 409: made by an earlier run of this test
+            await kube.core.create_namespace({"metadata": {"name": name}})
+    apps = client.AppsV1Api(kube.api)
+    create = {
+        "ServiceAccount": kube.core.create_namespaced_service_account,
+        "Role": kube.rbac.create_namespaced_role,
+        "RoleBinding": kube.rbac.create_namespaced_role_binding,
+        "Deployment": apps.create_namespaced_deployment,
+    }
+    create_cluster_wide = {
+        "ClusterRole": kube.rbac.create_cluster_role,
+        "ClusterRoleBinding": kube.rbac.create_cluster_role_binding,
+    }
+    for doc in docs:
+        if doc["kind"] in create_cluster_wide:
+            await create_cluster_wide[doc["kind"]](doc, dry_run="All")
+        else:
+            await create[doc["kind"]](doc["metadata"]["namespace"], doc, dry_run="All")
+    assert {d["kind"] for d in docs} == set(create) | set(create_cluster_wide)

@@ -7,7 +7,9 @@ process` processes with a scope of the test's own, so runs of other tests never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -67,6 +69,7 @@ class ProcessStack:
     workers: list[ServiceProcess] = field(default_factory=list)
     spawned: list[subprocess.Popen[bytes]] = field(default_factory=list)
     launches: list[asyncio.Task[LaunchResult]] = field(default_factory=list)
+    launched_pids: list[int] = field(default_factory=list)
 
     def new_scope(self) -> str:
         return f"host-{uuid.uuid4().hex[:8]}"
@@ -106,6 +109,7 @@ class ProcessStack:
         if task.done():
             raise AssertionError(f"the launcher ended early: {task.result()}")
         run_id, target = started.result()
+        self.launched_pids.append(int(target.id))
         return Launched(run_id, target, task)
 
     def spawn(self, command: Sequence[str], marker: UUID | None = None) -> psutil.Process:
@@ -197,7 +201,11 @@ async def _clean_up(stack: ProcessStack) -> None:
         if proc.poll() is None:
             proc.kill()
         await asyncio.to_thread(proc.wait)
+    for pid in stack.launched_pids:  # e.g. a run no worker served: nobody stopped it
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    if stack.launches:
+        await asyncio.wait(stack.launches, timeout=10)
     for task in stack.launches:
-        if not task.done():
-            task.cancel()
+        task.cancel()
     await asyncio.gather(*stack.launches, return_exceptions=True)

@@ -18,6 +18,7 @@ from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import FlowRunNotFound, StateService
 from services.state.workers import WorkerRegistry
+from services.ui import install_ui
 from services.version import VERSION
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -46,6 +47,7 @@ def create_app(
     app.include_router(router)
     app.include_router(events_router)
     app.include_router(prefect_flows_router)
+    install_ui(app, api_token)
 
     @app.exception_handler(FlowRunNotFound)
     async def not_found(_request: Request, exc: FlowRunNotFound) -> JSONResponse:

@@ -8,9 +8,11 @@ per change: `state` (a FlowRunStateChanged), `cancellation-requested` and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -21,6 +23,7 @@ from services.state.service import StateService
 router = APIRouter(prefix="/api", tags=["live events"])
 
 PING_SECONDS = 10
+SHUTDOWN_GRACE_SECONDS = 2.0  # streams end cleanly when the service stops
 EVENT_NAMES: dict[type[LiveMessage], str] = {
     FlowRunStateChanged: "state",
     CancellationRequested: "cancellation-requested",
@@ -34,13 +37,38 @@ def _sse(message: LiveMessage) -> ServerSentEvent:
     )
 
 
-async def _drain(subscription: Subscription) -> AsyncIterator[ServerSentEvent]:
+async def _next(subscription: Subscription, shutdown: anyio.Event) -> LiveMessage | None:
+    """The next change, or None once the service is shutting down."""
+    getter = asyncio.ensure_future(subscription.next())
+    stopper = asyncio.ensure_future(shutdown.wait())
+    try:
+        await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (getter, stopper):
+            task.cancel()
+    return getter.result() if getter.done() and not getter.cancelled() else None
+
+
+async def _drain(
+    subscription: Subscription, shutdown: anyio.Event
+) -> AsyncIterator[ServerSentEvent]:
     while True:
         try:
-            message = await subscription.next()
+            message = await _next(subscription, shutdown)
         except SubscriberTooSlow:
             return  # the client reconnects and reads the run afresh
+        if message is None:
+            return
         yield _sse(message)
+
+
+def _response(stream: AsyncIterator[ServerSentEvent], shutdown: anyio.Event) -> EventSourceResponse:
+    return EventSourceResponse(
+        stream,
+        ping=PING_SECONDS,
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @router.get(
@@ -54,14 +82,16 @@ async def flow_run_events(flow_run_id: UUID, request: Request) -> EventSourceRes
     live: LiveEvents = request.app.state.live
     await service.read_flow_run(flow_run_id)  # 404 before the stream starts
 
+    shutdown = anyio.Event()
+
     async def stream() -> AsyncIterator[ServerSentEvent]:
         with live.subscribe(flow_run_id) as subscription:  # before reading: no gap
             run = await service.read_flow_run(flow_run_id)
             yield ServerSentEvent(data=run.model_dump_json(), event="flow-run", id=str(run.id))
-            async for event in _drain(subscription):
+            async for event in _drain(subscription, shutdown):
                 yield event
 
-    return EventSourceResponse(stream(), ping=PING_SECONDS)
+    return _response(stream(), shutdown)
 
 
 @router.get(
@@ -73,9 +103,11 @@ async def all_events(request: Request) -> EventSourceResponse:
     """Every run's changes as they are committed."""
     live: LiveEvents = request.app.state.live
 
+    shutdown = anyio.Event()
+
     async def stream() -> AsyncIterator[ServerSentEvent]:
         with live.subscribe() as subscription:
-            async for event in _drain(subscription):
+            async for event in _drain(subscription, shutdown):
                 yield event
 
-    return EventSourceResponse(stream(), ping=PING_SECONDS)
+    return _response(stream(), shutdown)
