@@ -37,6 +37,14 @@ class InfrastructureError(Exception):
     """An unexpected fault talking to the infrastructure (retried, then reported failed)."""
 
 
+class Forbidden(InfrastructureError):
+    """The worker's identity lacks a permission: reported failed at once (a retry can't help)."""
+
+
+class TargetReplaced(InfrastructureError):
+    """The id now names a newer target than the one verified: not_found, nothing touched."""
+
+
 class Infrastructure(Protocol):
     """One kind of infrastructure in one scope."""
 

@@ -25,7 +25,13 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
-from services.worker.infrastructure import InfrastructureError, Observation, Presence
+from services.worker.infrastructure import (
+    Forbidden,
+    InfrastructureError,
+    Observation,
+    Presence,
+    TargetReplaced,
+)
 from services.worker.kubernetes_config import KubernetesSettings, load_configuration
 from services.worker.kubernetes_rules import (
     Answer,
@@ -46,11 +52,11 @@ class ClusterIdentityError(RuntimeError):
     """The cluster reached is not the one the worker is configured for: it must not start."""
 
 
-class PermissionDenied(InfrastructureError):
+class PermissionDenied(Forbidden):
     """The API server said 401/403: the worker's identity lacks a permission."""
 
 
-class JobReplaced(InfrastructureError):
+class JobReplaced(TargetReplaced):
     """The uid precondition failed: the name belongs to a newer Job, which was left alone."""
 
 

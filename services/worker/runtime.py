@@ -28,7 +28,12 @@ from schemas.states import utcnow
 from schemas.topics import Topics
 from services.transport import Bus, InvalidMessage, Record
 from services.worker.identity import Verdict, decide_identity, effective_grace, retry_delay
-from services.worker.infrastructure import Infrastructure, InfrastructureError
+from services.worker.infrastructure import (
+    Forbidden,
+    Infrastructure,
+    InfrastructureError,
+    TargetReplaced,
+)
 from services.worker.metrics import WorkerMetrics
 
 log = structlog.get_logger(__name__)
@@ -171,6 +176,10 @@ class WorkerRuntime:
             except NotImplementedError as exc:
                 reason = str(exc) or f"{infra.kind.value} cannot be cancelled here"
                 return CancellationOutcome.UNSUPPORTED, reason
+            except TargetReplaced as exc:
+                return CancellationOutcome.NOT_FOUND, f"{exc}; nothing was touched"
+            except Forbidden as exc:
+                return CancellationOutcome.FAILED, f"permission denied: {exc}"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
