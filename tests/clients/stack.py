@@ -7,6 +7,7 @@ so sync clients, CLI subprocesses and a browser can all talk to it while async t
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
@@ -19,7 +20,6 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from services.localinfra.processes import free_port
 from services.state.bootstrap import StateRuntime, build_state
 from services.transport.memory import InMemoryBus
 from services.worker.bootstrap import build_worker
@@ -33,7 +33,9 @@ T = TypeVar("T")
 
 class LiveStack:
     def __init__(self, tmp_path: Path, *, api_token: str | None = None) -> None:
-        self.port = free_port()
+        # bound now and handed to uvicorn: no other process can take the port meanwhile
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
         self.scope = f"test-host-{uuid.uuid4().hex[:8]}"
         self.api_token = api_token
         self._db = f"sqlite+aiosqlite:///{tmp_path / 'stack.db'}"
@@ -57,6 +59,7 @@ class LiveStack:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._failure is not None:
+                self._socket.close()
                 raise AssertionError("stack failed to start") from self._failure
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
@@ -64,6 +67,7 @@ class LiveStack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.stop()
         raise AssertionError("stack not healthy within 30 s")
 
     def stop(self) -> None:
@@ -72,6 +76,7 @@ class LiveStack:
         if self._thread is not None:
             self._thread.join(30)
             assert not self._thread.is_alive(), "stack did not stop"
+        self._socket.close()
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the stack's loop (e.g. a use case of the state service)."""
@@ -112,11 +117,9 @@ class LiveStack:
 
         config = uvicorn.Config(
             runtime.app(lifespan),
-            host="127.0.0.1",
-            port=self.port,
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=3,
         )
         self._server = uvicorn.Server(config)
-        await self._server.serve()
+        await self._server.serve(sockets=[self._socket])
