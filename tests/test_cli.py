@@ -28,6 +28,16 @@ def _wait_for_line(proc: subprocess.Popen[str], text: str, within: float) -> lis
     raise AssertionError(f"{text!r} not printed in {within} s:\n{''.join(lines)}")
 
 
+def _stop(proc: subprocess.Popen[str], within: float) -> int:
+    """SIGTERM the command's process group (if it still runs) and return its exit code."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    code = proc.wait(within)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    return code
+
+
 def test_dev_serves_the_api_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -54,10 +64,7 @@ def test_dev_serves_the_api_and_stops_cleanly(tmp_path: Path) -> None:
         ).json()
         assert (answer["status"], answer["state"]["type"]) == ("ACCEPT", "CANCELLED")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        code = proc.wait(30)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        code = _stop(proc, 30)
     assert code == 0
 
 
@@ -75,9 +82,6 @@ def test_kafka_start_serves_a_broker_until_sigterm(tmp_path: Path) -> None:
         assert any("Kafka is ready" in line for line in lines)
         assert port_accepts("127.0.0.1", port)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        code = proc.wait(60)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        code = _stop(proc, 60)
     assert code == 0
     assert not port_accepts("127.0.0.1", port)
