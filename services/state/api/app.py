@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.state.api.auth import BearerTokenMiddleware
+from services.state.api.docs import install_docs
 from services.state.api.events import router as events_router
 from services.state.api.prefect_flows import router as prefect_flows_router
 from services.state.api.routes import router
@@ -40,7 +41,10 @@ def create_app(
         description="Cancel running flow runs wherever they run. "
         "A compatible subset of Prefect 3's flow-run API, plus bulk cancel and history.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.service = service
     app.state.workers = workers
     app.state.live = live or LiveEvents()
