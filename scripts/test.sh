@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine and run the whole test suite against real servers:
-# system packages (PostgreSQL, Java, Maven), .venv, the Kafka broker's jars (cached in
-# ~/.cache/cancelbus), then lint, type checks and pytest. Extra arguments go to pytest.
+# system packages (PostgreSQL, Java, Maven, Docker engine, Chromium), .venv, the Kafka
+# broker's jars, kube-apiserver and etcd, the prefect venv (all cached in ~/.cache/cancelbus),
+# then lint, type checks and pytest. Extra arguments go to pytest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
