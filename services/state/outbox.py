@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,7 +74,20 @@ class OutboxRelay:
             passes += 1
             if passes % 600 == 0:
                 await self.purge()
-            await self._sleep(self._poll_seconds)
+            await self._sleep(await self._until_next_due())
+
+    async def _until_next_due(self) -> float:
+        """Seconds until the earliest delayed message (a retry with backoff) is due, capped
+        by the poll interval, so a retry goes out on time rather than at the next poll."""
+        async with self._engine.connect() as conn:
+            stmt = sa.select(sa.func.min(outbox.c.available_at)).where(
+                outbox.c.published_at.is_(None)
+            )
+            earliest: datetime | None = (await conn.execute(stmt)).scalar_one_or_none()
+        if earliest is None:
+            return self._poll_seconds
+        wait = (earliest - utcnow()).total_seconds()
+        return min(self._poll_seconds, max(wait, 0.001))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

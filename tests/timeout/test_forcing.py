@@ -110,12 +110,10 @@ async def test_a_failing_worker_is_overruled_and_a_normal_cancel_is_left_alone(
 
         await assert_forced_once(deployment, failing, failing_since)
         attempts = await service.cancellation_history(failing.id)
-        assert [a.outcome for a in attempts if not a.final_teardown] == [
-            "failed",
-            "failed",
-            "failed",
-            "timed_out",
-        ]
+        outcomes = [a.outcome for a in attempts if not a.final_teardown]
+        # how many retries fit before the deadline depends on timing; the forcing does not
+        assert outcomes[-1] == "timed_out"
+        assert set(outcomes[:-1]) == {"failed"}, outcomes
 
         # the normal run's deadline was dropped; a late timeout event changes nothing
         states = await service.states(normal.id)

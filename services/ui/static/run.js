@@ -49,7 +49,7 @@ function renderAttempts(attempts) {
     el("td", {}, a.reason || "—"),
     el("td", { class: "mono nowrap" }, a.worker || "—"),
     el("td", { class: "nowrap" }, el("span", { class: "outcome " + (a.outcome || "pending") }, a.outcome || "pending")),
-    el("td", { class: "nowrap" }, a.duration_seconds === null ? "—" : a.duration_seconds.toFixed(1) + " s"),
+    el("td", { class: "nowrap" }, formatDuration(a.duration_seconds)),
     el("td", { class: "muted" }, a.detail || ""))));
   document.getElementById("no-attempts").hidden = attempts.length > 0;
 }
@@ -103,3 +103,8 @@ follow("/flow_runs/" + runId + "/events", {
   "cancellation-requested": loadAttempts,
   "cancellation-result": loadAttempts,
 });
+
+function formatDuration(seconds) {
+  if (seconds === null) return "—";
+  return seconds < 1 ? Math.round(seconds * 1000) + " ms" : seconds.toFixed(1) + " s";
+}
