@@ -27,6 +27,7 @@ up to its oldest unfinished offset: see kafka_concurrent.py.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 
 import structlog
@@ -117,10 +118,11 @@ class KafkaBus:
             request_timeout_ms=timeout_ms,
         )
         await self._producer.start()
+        per_group = Counter(sub.group for sub in self._subscriptions)
         for sub in self._subscriptions:
             kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
             subscriber = kind(
-                self._new_consumer(sub.group),
+                self._new_consumer(self._kafka_group(sub, shared=per_group[sub.group] > 1)),
                 sub,
                 self._dispatcher(sub),
                 topic_name=self._topic_name,
@@ -252,6 +254,13 @@ class KafkaBus:
             dead_letter_topic=self._dead_letter_topic,
             retry=self._retry,
         )
+
+    def _kafka_group(self, sub: Subscription, *, shared: bool) -> str:
+        """The Kafka group id of a subscription: namespaced by the prefix like the topics,
+        and one group per subscription when a service subscribes several times under one
+        name, so one consumer joining never makes the service's other consumers rebalance."""
+        group = f"{sub.group}.{'+'.join(sub.topics)}" if shared else sub.group
+        return self._prefix + group
 
     def _new_consumer(self, group: str) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
