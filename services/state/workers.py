@@ -6,7 +6,7 @@ cannot make it look dead or alive; see liveness.py for when it counts as alive.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -17,6 +17,8 @@ from schemas.messages import WorkerHeartbeat
 from schemas.states import StateType, utcnow
 from services.state.db.tables import flow_runs, workers
 from services.state.liveness import is_alive
+
+FORGET = timedelta(days=1)
 
 
 class WorkerStatus(BaseModel):
@@ -34,11 +36,12 @@ class WorkerRegistry:
         self._engine = engine
 
     async def record(self, beat: WorkerHeartbeat) -> None:
+        now = utcnow()
         values = {
             "kind": beat.kind.value,
             "scope": beat.scope,
             "version": beat.version,
-            "last_seen": utcnow(),
+            "last_seen": now,
             "interval_seconds": beat.interval_seconds,
         }
         async with self._engine.begin() as conn:
@@ -47,6 +50,8 @@ class WorkerRegistry:
             )
             if not updated.rowcount:
                 await conn.execute(sa.insert(workers).values(worker=beat.worker, **values))
+                # a new name often means a restarted worker: forget the long-silent ones
+                await conn.execute(sa.delete(workers).where(workers.c.last_seen < now - FORGET))
 
     async def statuses(self) -> list[WorkerStatus]:
         async with self._engine.connect() as conn:
