@@ -21,10 +21,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from services.localinfra.processes import InfraStartError, log_tail, stop_process_group
+from services.localinfra.processes import (
+    InfraStartError,
+    LocalServer,
+    log_tail,
+    stop_process_group,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
 """
 
 
-class DockerEngine:
+class DockerEngine(LocalServer):
     """dockerd on `unix://<run_dir>/docker.sock`; `start()`/`stop()`/`close()` like KafkaBroker.
 
     A temporary run dir (the default) is short, so the socket paths stay under the 108-byte
@@ -130,18 +133,6 @@ class DockerEngine:
         if self._owns_run_dir and self._run_dir is not None:
             shutil.rmtree(self._run_dir, ignore_errors=True)
             self._run_dir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _prepare_dirs(self) -> None:
         if self._run_dir is None:

@@ -13,8 +13,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from services.localinfra.kafka_dist import (
     DEFAULT_KAFKA_VERSION,
@@ -23,6 +21,7 @@ from services.localinfra.kafka_dist import (
 )
 from services.localinfra.processes import (
     InfraStartError,
+    LocalServer,
     free_port,
     log_tail,
     port_accepts,
@@ -68,7 +67,7 @@ rootLogger.appenderRef.file.ref = FILE
 """
 
 
-class KafkaBroker:
+class KafkaBroker(LocalServer):
     """A local broker on 127.0.0.1; `start()` and `stop()` may be called again and again.
 
     Ports are chosen once (free ones unless given) and kept, so a restart on the same data
@@ -191,18 +190,6 @@ class KafkaBroker:
         if self._owns_data_dir and self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _prepare_dirs(self) -> None:
         if self._data_dir is None:

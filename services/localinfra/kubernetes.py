@@ -21,14 +21,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
 from services.localinfra.kafka_dist import cache_root
 from services.localinfra.processes import (
     InfraStartError,
+    LocalServer,
     free_port,
     log_tail,
     port_accepts,
@@ -48,7 +47,7 @@ def kube_bin_dir(version: str = DEFAULT_KUBE_VERSION) -> Path:
     return Path(configured) if configured else cache_root() / "kube" / version / "bin"
 
 
-class KubeApiServer:
+class KubeApiServer(LocalServer):
     """etcd and kube-apiserver on free loopback ports, state in a temp dir removed by `stop()`."""
 
     def __init__(
@@ -119,16 +118,7 @@ class KubeApiServer:
             shutil.rmtree(self._base, ignore_errors=True)
             self._base = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop()
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:

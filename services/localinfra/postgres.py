@@ -14,11 +14,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import NamedTuple, Self
+from typing import NamedTuple
 
 from services.localinfra.processes import (
     InfraStartError,
+    LocalServer,
     free_port,
     log_tail,
     stop_process_group,
@@ -68,7 +68,7 @@ def find_bindir() -> Path:
     )
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """A local server on 127.0.0.1 in a temporary data dir, removed again by `stop()`.
 
     PostgreSQL refuses to run as root, so when we are root the server runs as the
@@ -130,16 +130,7 @@ class PostgresServer:
             shutil.rmtree(self._base, ignore_errors=True)
             self._base = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop()
 
     def _init_cluster(self, base: Path) -> None:

@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +72,25 @@ def stop_process_group(
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+class LocalServer:
+    """`with server:` starts a local server and closes it (stopped, temporary files gone)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

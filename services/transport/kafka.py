@@ -39,10 +39,11 @@ from aiokafka.errors import (
 )
 
 from schemas.topics import Topics
-from services.transport.base import BatchHandler, Handler, OnAssigned, Subscription
+from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
 from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
+from services.transport.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +52,7 @@ _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
 FETCH_MAX_WAIT_MS = 20
 
 
-class KafkaBus:
+class KafkaBus(Subscriptions):
     """`Bus` on a Kafka cluster; nothing connects before `start`."""
 
     def __init__(
@@ -81,7 +82,7 @@ class KafkaBus:
         self._graceful_timeout = graceful_timeout
         self._request_timeout = request_timeout
         self._prefix = topic_prefix
-        self._subscriptions: list[Subscription] = []
+        super().__init__()
         self._subscribers: list[KafkaSubscriber | ConcurrentKafkaSubscriber] = []
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -181,46 +182,8 @@ class KafkaBus:
         if failures:
             raise failures[0]
 
-    def subscribe(self, topics: Sequence[str], group: str, handler: Handler) -> None:
-        if self._started:
-            raise RuntimeError("subscribe before start")
-        if isinstance(topics, str):
-            raise TypeError("topics must be a sequence of topic names, not one string")
-        self._subscriptions.append(Subscription(tuple(topics), group, handler=handler))
-
-    def subscribe_batch(
-        self,
-        topics: Sequence[str],
-        group: str,
-        handler: BatchHandler,
-        *,
-        max_batch: int = 500,
-        on_assigned: OnAssigned | None = None,
-    ) -> None:
-        if self._started:
-            raise RuntimeError("subscribe before start")
-        self._subscriptions.append(
-            Subscription(
-                tuple(topics),
-                group,
-                batch_handler=handler,
-                max_batch=max_batch,
-                on_assigned=on_assigned,
-            )
-        )
-
-    def subscribe_concurrent(
-        self, topics: Sequence[str], group: str, handler: Handler, *, max_in_flight: int = 500
-    ) -> None:
-        if self._started:
-            raise RuntimeError("subscribe before start")
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be >= 1")
-        self._subscriptions.append(
-            Subscription(
-                tuple(topics), group, handler=handler, concurrent=True, max_in_flight=max_in_flight
-            )
-        )
+    def _accepts_subscriptions(self) -> bool:
+        return not self._started
 
     def _topic_name(self, topic: str) -> str:
         """The broker's name of a topic: namespaced by the prefix (shared clusters, tests)."""

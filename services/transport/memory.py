@@ -20,14 +20,12 @@ import structlog
 from schemas.topics import Topics
 from services.transport.base import (
     Assignment,
-    BatchHandler,
-    Handler,
-    OnAssigned,
     Record,
     Subscription,
 )
 from services.transport.dispatch import Dispatcher, RetryPolicy
 from services.transport.offsets import PartitionOffsets
+from services.transport.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +53,7 @@ class _PartitionLog:
         await grown.wait()
 
 
-class InMemoryBus:
+class InMemoryBus(Subscriptions):
     """`Bus` implemented in process memory; all state is per instance."""
 
     def __init__(
@@ -74,7 +72,7 @@ class InMemoryBus:
         self._graceful_timeout = graceful_timeout
         self._logs: dict[str, list[_PartitionLog]] = {}
         self._published: dict[str, list[Record]] = {}
-        self._subscriptions: list[Subscription] = []
+        super().__init__()
         self._committed: dict[tuple[str, str, int], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._unkeyed = itertools.count()
@@ -150,47 +148,8 @@ class InMemoryBus:
         for topic, key, value, headers in messages:
             await self._append(topic, key.encode(), value, headers)
 
-    def subscribe(self, topics: Sequence[str], group: str, handler: Handler) -> None:
-        if isinstance(topics, str):
-            raise TypeError("topics must be a sequence of topic names, not one string")
-        self._add(Subscription(tuple(topics), group, handler=handler))
-
-    def subscribe_batch(
-        self,
-        topics: Sequence[str],
-        group: str,
-        handler: BatchHandler,
-        *,
-        max_batch: int = 500,
-        on_assigned: OnAssigned | None = None,
-    ) -> None:
-        self._add(
-            Subscription(
-                tuple(topics),
-                group,
-                batch_handler=handler,
-                max_batch=max_batch,
-                on_assigned=on_assigned,
-            )
-        )
-
-    def subscribe_concurrent(
-        self, topics: Sequence[str], group: str, handler: Handler, *, max_in_flight: int = 500
-    ) -> None:
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be >= 1")
-        self._add(
-            Subscription(
-                tuple(topics), group, handler=handler, concurrent=True, max_in_flight=max_in_flight
-            )
-        )
-
-    def _add(self, subscription: Subscription) -> None:
-        if self._state != "new":
-            raise RuntimeError("subscribe before start")
-        if isinstance(subscription.topics, str):
-            raise TypeError("topics must be a sequence of topic names, not one string")
-        self._subscriptions.append(subscription)
+    def _accepts_subscriptions(self) -> bool:
+        return self._state == "new"
 
     # -- for tests and `cancelbus dev` ----------------------------------------------------
 
