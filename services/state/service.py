@@ -7,13 +7,13 @@ the relay publishes them afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.flow_runs import (
     BulkCancel,
@@ -28,14 +28,13 @@ from schemas.flow_runs import (
 from schemas.infrastructure import InfrastructureId
 from schemas.messages import (
     CancelFlowRun,
-    CancellationRequested,
     CancellationResult,
     CancellationTimedOut,
-    FlowRunStateChanged,
     Message,
 )
 from schemas.states import State, StateType, utcnow
 from services.state import store
+from services.state.changes import CancelRequest, Changes
 from services.state.history import CancellationAttempt, attempt_from_row
 from services.state.metrics import StateMetrics
 from services.state.outcomes import effect_of
@@ -77,35 +76,6 @@ class OrchestrationResult:
         return details
 
 
-@dataclass(frozen=True, slots=True)
-class CancelRequest:
-    """Who asked to cancel, why, and how long the infrastructure may take to stop."""
-
-    requested_by: str | None = None
-    reason: str | None = None
-    grace_seconds: float | None = None
-
-
-@dataclass
-class _Changes:
-    """Rows and messages one transaction writes; flushed together."""
-
-    now: datetime
-    states: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    messages: list[tuple[Message, datetime]] = field(default_factory=list)
-
-    async def flush(self, conn: AsyncConnection) -> None:
-        await store.insert_states(conn, self.states)
-        await store.update_runs(conn, self.runs)
-        await store.insert_attempts(conn, self.attempts)
-        await store.enqueue(conn, self.messages)
-
-    def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
-        self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))
-
-
 class StateService:
     def __init__(
         self,
@@ -121,6 +91,9 @@ class StateService:
         self._on_outbox_write = on_outbox_write
         # after each commit: what it wrote, for in-process live notifications
         self._on_commit = on_commit
+
+    def _changes(self) -> Changes:
+        return Changes(utcnow(), self._settings.default_grace_seconds, self._metrics)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -145,7 +118,7 @@ class StateService:
             "run_count": 0,
             "version": 0,
         }
-        changes = _Changes(now)
+        changes = self._changes()
         async with self._engine.begin() as conn:
             await store.insert_run(conn, values)
             if body.state is not None:
@@ -222,7 +195,7 @@ class StateService:
             row = await store.lock_run(conn, run_id)
             if row is None:
                 raise FlowRunNotFound(run_id)
-            changes = _Changes(utcnow())
+            changes = self._changes()
             result = self._orchestrate(row, proposed, force, request, changes)
             await changes.flush(conn)
         if changes.messages:
@@ -252,7 +225,7 @@ class StateService:
         for start in range(0, len(run_ids), BULK_BATCH):
             async with self._engine.begin() as conn:
                 rows = await store.lock_runs(conn, run_ids[start : start + BULK_BATCH])
-                changes = _Changes(utcnow())
+                changes = self._changes()
                 for row in rows:
                     before = row["state_type"]
                     result = self._orchestrate(row, proposal, False, request, changes)
@@ -271,7 +244,7 @@ class StateService:
         proposed: StateCreate,
         force: bool,
         request: CancelRequest,
-        changes: _Changes,
+        changes: Changes,
     ) -> OrchestrationResult:
         current = store.current_state(row)
         infrastructure = store.infrastructure_of(row)
@@ -284,99 +257,11 @@ class StateService:
         if verdict.new_type is None:
             return OrchestrationResult(verdict.status, current, verdict.reason)
         state = _new_state(proposed, verdict, changes.now)
-        self._transition(row, current, state, changes)
+        changes.transition(row, current, state)
         if verdict.request_cancellation:
             assert infrastructure is not None
-            self._request_cancellation(row["id"], state, infrastructure, request, 1, changes)
+            changes.request_cancellation(row["id"], state, infrastructure, request, 1)
         return OrchestrationResult(Status.ACCEPT, state, created=True)
-
-    def _transition(
-        self, row: Mapping[str, Any], previous: State | None, state: State, changes: _Changes
-    ) -> dict[str, Any]:
-        """Record `state` as the run's new state; returns the run's changed columns."""
-        run_id: UUID = row["id"]
-        changes.states.append(
-            {
-                "id": state.id,
-                "flow_run_id": run_id,
-                "type": state.type.value,
-                "name": state.name,
-                "timestamp": state.timestamp,
-                "message": state.message,
-                "state_details": state.state_details,
-            }
-        )
-        update: dict[str, Any] = {
-            "b_id": run_id,
-            "state_id": state.id,
-            "state_type": state.type.value,
-            "state_name": state.name,
-            "state_timestamp": state.timestamp,
-            "state_message": state.message,
-            "state_details": state.state_details,
-            "updated": changes.now,
-            "version": row["version"] + 1,
-            "start_time": row["start_time"],
-            "end_time": row["end_time"],
-            "run_count": row["run_count"],
-        }
-        if state.type is StateType.RUNNING:
-            update["start_time"] = row["start_time"] or state.timestamp
-            update["run_count"] = row["run_count"] + 1
-        if state.type.is_terminal:
-            update["end_time"] = state.timestamp
-        changes.runs.append(update)
-        changes.publish(
-            FlowRunStateChanged(
-                flow_run_id=run_id,
-                event=f"prefect.flow-run.{state.name}",
-                state=state,
-                previous_state_type=previous.type if previous else None,
-                infrastructure=store.infrastructure_of(row),
-                tags=row["tags"],
-            )
-        )
-        self._metrics.transitions.labels(state.type.value).inc()
-        return update
-
-    def _request_cancellation(
-        self,
-        run_id: UUID,
-        state: State,
-        infrastructure: InfrastructureId,
-        request: CancelRequest,
-        attempt: int,
-        changes: _Changes,
-        *,
-        delay_seconds: float = 0.0,
-        final_teardown: bool = False,
-    ) -> None:
-        grace = request.grace_seconds or self._settings.default_grace_seconds
-        message = CancellationRequested(
-            flow_run_id=run_id,
-            state_id=state.id,
-            infrastructure=infrastructure,
-            grace_seconds=grace,
-            attempt=attempt,
-            reason=request.reason,
-            requested_by=request.requested_by,
-            final_teardown=final_teardown,
-        )
-        changes.attempts.append(
-            {
-                "id": message.id,
-                "flow_run_id": run_id,
-                "state_id": state.id,
-                "attempt": attempt,
-                "requested_by": request.requested_by,
-                "reason": request.reason,
-                "requested_at": changes.now + timedelta(seconds=delay_seconds),
-                "grace_seconds": grace,
-                "infrastructure": str(infrastructure),
-                "final_teardown": final_teardown,
-            }
-        )
-        changes.publish(message, delay_seconds)
 
     # -- results and timeouts ---------------------------------------------------------------
 
@@ -393,7 +278,7 @@ class StateService:
                 row["id"]: dict(row)
                 for row in await store.lock_runs(conn, list({r.flow_run_id for r in results}))
             }
-            changes = _Changes(utcnow())
+            changes = self._changes()
             recorded: list[dict[str, Any]] = []
             applied: list[Message] = []
             for result in results:
@@ -429,7 +314,7 @@ class StateService:
         row: dict[str, Any],
         attempt: Mapping[str, Any],
         result: CancellationResult,
-        changes: _Changes,
+        changes: Changes,
     ) -> None:
         settings = self._settings
         effect = effect_of(
@@ -444,7 +329,7 @@ class StateService:
         assert current is not None
         if effect.cancel:
             state = State(type=StateType.CANCELLED, message=effect.message, timestamp=changes.now)
-            update = self._transition(row, current, state, changes)
+            update = changes.transition(row, current, state)
             row.update((k, v) for k, v in update.items() if k != "b_id")
         elif effect.retry_after_seconds is not None:
             infrastructure = store.infrastructure_of(row)
@@ -453,13 +338,12 @@ class StateService:
             request = CancelRequest(
                 attempt["requested_by"], attempt["reason"], attempt["grace_seconds"]
             )
-            self._request_cancellation(
+            changes.request_cancellation(
                 row["id"],
                 current,
                 infrastructure,
                 request,
                 result.attempt + 1,
-                changes,
                 delay_seconds=effect.retry_after_seconds,
             )
 
@@ -473,13 +357,13 @@ class StateService:
                 return False
             current = store.current_state(row)
             assert current is not None
-            changes = _Changes(utcnow())
+            changes = self._changes()
             message = (
                 f"Forced to CANCELLED: still cancelling after the cancelling timeout of "
                 f"{event.timeout_seconds:g} s (since {event.cancelling_since.isoformat()})"
             )
             state = State(type=StateType.CANCELLED, message=message, timestamp=changes.now)
-            self._transition(row, current, state, changes)
+            changes.transition(row, current, state)
             attempt = await store.last_attempt_number(conn, row["id"], current.id) + 1
             changes.attempts.append(
                 {
@@ -503,8 +387,8 @@ class StateService:
             infrastructure = store.infrastructure_of(row)
             if infrastructure is not None:
                 request = CancelRequest("timeout", "final teardown after the cancelling timeout")
-                self._request_cancellation(
-                    row["id"], state, infrastructure, request, 1, changes, final_teardown=True
+                changes.request_cancellation(
+                    row["id"], state, infrastructure, request, 1, final_teardown=True
                 )
             await changes.flush(conn)
         self._on_outbox_write()

@@ -17,8 +17,9 @@ from schemas.flow_runs import (
 )
 from schemas.states import State, StateType
 from services.state.api.models import CancellingRun, OrchestrationResultBody, SetStateBody
+from services.state.changes import CancelRequest
 from services.state.history import CancellationAttempt
-from services.state.service import CancelRequest, StateService
+from services.state.service import StateService
 from services.state.workers import WorkerRegistry, WorkerStatus
 
 router = APIRouter(prefix="/api")
