@@ -15,12 +15,11 @@ from collections.abc import Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from services.transport.base import Record, Subscription
 from services.transport.dispatch import Dispatcher
-from services.transport.kafka_consumer import to_record
+from services.transport.kafka_consumer import GroupMember, to_record
 from services.transport.offsets import PartitionOffsets
 
 log = structlog.get_logger(__name__)
@@ -28,7 +27,7 @@ log = structlog.get_logger(__name__)
 _FULL_POLL_MS = 100  # keeps polling (paused) while full, so the group keeps us
 
 
-class ConcurrentKafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped
+class ConcurrentKafkaSubscriber(GroupMember):
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
@@ -39,45 +38,37 @@ class ConcurrentKafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc
         logical_name: Callable[[str], str],
     ) -> None:
         assert subscription.handler is not None
-        self._consumer = consumer
-        self._sub = subscription
+        super().__init__(
+            consumer,
+            subscription,
+            dispatcher,
+            topic_name=topic_name,
+            logical_name=logical_name,
+        )
         self._handler = subscription.handler
-        self._dispatcher = dispatcher
-        self._topic_name = topic_name
-        self._logical_name = logical_name
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._dirty: set[TopicPartition] = set()
         self._commit_wanted = asyncio.Event()
         self._in_flight = 0
-        self._graceful_timeout = 10.0
-        self._fetcher: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
 
     async def start(self, graceful_timeout: float) -> None:
-        self._graceful_timeout = graceful_timeout
-        await self._consumer.start()
-        topics = [self._topic_name(t) for t in self._sub.topics]
-        self._consumer.subscribe(topics, listener=self)
-        name = f"kafka-bus:{self._sub.group}"
-        self._fetcher = asyncio.create_task(self._fetch_loop(), name=f"{name}:fetch")
-        self._committer = asyncio.create_task(self._commit_loop(), name=f"{name}:commit")
+        await super().start(graceful_timeout)
+        self._committer = asyncio.create_task(
+            self._commit_loop(), name=f"kafka-bus:{self._sub.group}:commit"
+        )
 
     async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
-        if self._fetcher is not None:
-            self._fetcher.cancel()
-            await asyncio.gather(self._fetcher, return_exceptions=True)
+        await self._stop_fetching()
         in_flight = self._in_flight
         cancelled = await self._finish(set(self._tasks), graceful_timeout)
         await self._commit(set(self._dirty))
         if self._committer is not None:
             self._committer.cancel()
             await asyncio.gather(self._committer, return_exceptions=True)
-        try:
-            await asyncio.wait_for(self._consumer.stop(), close_timeout)
-        except TimeoutError:
-            log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
+        await self._close_consumer(close_timeout)
         log.info(
             "kafka_consumer_stopped",
             group=self._sub.group,
@@ -94,9 +85,6 @@ class ConcurrentKafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc
             self._committed.pop(tp, None)
         if cancelled:
             log.warning("revoked_records_cancelled", group=self._sub.group, count=cancelled)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
 
     async def _finish(self, tps: set[TopicPartition], grace: float) -> int:
         """Give the records in flight on `tps` up to `grace` seconds; cancel the rest."""

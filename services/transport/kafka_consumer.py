@@ -39,7 +39,10 @@ def to_record(msg: ConsumerRecord, topic: str) -> Record:
     )
 
 
-class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """What every consumer of a group does alike: join, fetch in a task, report assignments,
+    close within a bound. Subclasses decide how fetched records run and commit."""
+
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
@@ -54,9 +57,6 @@ class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
         self._dispatcher = dispatcher
         self._topic_name = topic_name
         self._logical_name = logical_name
-        self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
-        self._halted: set[TopicPartition] = set()
-        self._closing = False
         self._graceful_timeout = 10.0
         self._fetcher: asyncio.Task[None] | None = None
 
@@ -69,14 +69,13 @@ class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
             self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
         )
 
-    async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
-        self._closing = True
+    async def _fetch_loop(self) -> None:
+        raise NotImplementedError
+
+    async def _stop_fetching(self) -> None:
         if self._fetcher is not None:
             self._fetcher.cancel()
             await asyncio.gather(self._fetcher, return_exceptions=True)
-        cancelled = await self._finish(set(self._batches), graceful_timeout)
-        await self._close_consumer(close_timeout)
-        log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
 
     async def _close_consumer(self, timeout_s: float) -> None:
         try:
@@ -92,11 +91,6 @@ class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
             # broker is unreachable; the consumer is closed all the same.
             log.warning("kafka_consumer_stop_cancelled_internally", group=self._sub.group)
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        cancelled = await self._finish(set(revoked), self._graceful_timeout)
-        if cancelled:
-            log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
-
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
         if self._sub.on_assigned is None:
@@ -110,6 +104,43 @@ class KafkaSubscriber(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
                 continue
             mine = frozenset(tp.partition for tp in owned if tp.topic == name)
             await self._sub.on_assigned(Assignment(topic, mine, count, kafka_partition))
+
+
+class KafkaSubscriber(GroupMember):
+    """Records of a partition run in order, one at a time or in batches; partitions run
+    concurrently; offsets commit after each fetched batch."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        subscription: Subscription,
+        dispatcher: Dispatcher,
+        *,
+        topic_name: Callable[[str], str],
+        logical_name: Callable[[str], str],
+    ) -> None:
+        super().__init__(
+            consumer,
+            subscription,
+            dispatcher,
+            topic_name=topic_name,
+            logical_name=logical_name,
+        )
+        self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._halted: set[TopicPartition] = set()
+        self._closing = False
+
+    async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
+        self._closing = True
+        await self._stop_fetching()
+        cancelled = await self._finish(set(self._batches), graceful_timeout)
+        await self._close_consumer(close_timeout)
+        log.info("kafka_consumer_stopped", group=self._sub.group, cancelled_batches=cancelled)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        cancelled = await self._finish(set(revoked), self._graceful_timeout)
+        if cancelled:
+            log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
 
     async def _finish(self, tps: set[TopicPartition], grace: float) -> int:
         """Let the in-flight records of each partition finish (bounded); cancel the rest."""
