@@ -25,6 +25,7 @@ from typing import Any
 import docker
 import httpx
 
+from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.localinfra import KafkaBroker
@@ -119,13 +120,8 @@ async def bulk(api: httpx.AsyncClient, containers: Containers, count: int) -> st
     tag = f"bulk-{uuid.uuid4().hex[:6]}"
     await containers.running_runs(api, count, tag)
     started = time.time()
-    answer = await api.post("/flow_runs/cancel", json={"flow_runs": {"tags": {"all_": [tag]}}})
-    answer.raise_for_status()
-    query = {"flow_runs": {"tags": {"all_": [tag]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
-    while (await api.post("/flow_runs/count", json=query)).json() < count:
-        if time.time() - started > 300:
-            raise RuntimeError("not all runs CANCELLED within 300 s")
-        await asyncio.sleep(0.05)
+    await bulk_cancel(api, tag)
+    await wait_all_cancelled(api, tag, count)
     makespan = time.time() - started
     running = await asyncio.to_thread(
         containers.client.containers.list, filters={"label": LABEL, "status": "running"}

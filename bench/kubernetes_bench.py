@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from kubernetes_asyncio import client
 
+from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.localinfra import KafkaBroker
@@ -104,13 +105,8 @@ async def bulk(api: httpx.AsyncClient, batch: client.BatchV1Api, jobs: int) -> s
     tag = f"bulk-{uuid.uuid4().hex[:6]}"
     runs = await _running_job_runs(api, batch, jobs, tag)
     started = time.time()
-    answer = await api.post("/flow_runs/cancel", json={"flow_runs": {"tags": {"all_": [tag]}}})
-    answer.raise_for_status()
-    count = {"flow_runs": {"tags": {"all_": [tag]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
-    while (await api.post("/flow_runs/count", json=count)).json() < jobs:
-        if time.time() - started > 300:
-            raise RuntimeError("not all runs CANCELLED within 300 s")
-        await asyncio.sleep(0.05)
+    await bulk_cancel(api, tag)
+    await wait_all_cancelled(api, tag, jobs)
     makespan = time.time() - started
     left = await batch.list_namespaced_job(NAMESPACE, label_selector=FLOW_RUN_LABEL)
     gate = asyncio.Semaphore(32)

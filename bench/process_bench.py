@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.localinfra import KafkaBroker, PostgresServer
@@ -91,10 +92,6 @@ async def until(check: Callable[[], Awaitable[bool]], within: float = 300) -> No
         await asyncio.sleep(0.05)
 
 
-async def _count_at_least(api: httpx.AsyncClient, query: dict[str, Any], count: int) -> bool:
-    return bool((await api.post("/flow_runs/count", json=query)).json() >= count)
-
-
 async def _worker_alive(api: httpx.AsyncClient) -> bool:
     return any(w["alive"] for w in (await api.get("/workers")).json())
 
@@ -126,14 +123,11 @@ async def burst(runs: Runs, count: int, worker_pid: int) -> dict[str, float]:
         pinned.extend(p for _, p in made)
     rss = PeakRss(worker_pid).start()
     began = time.perf_counter()
-    response = await runs.api.post(
-        "/flow_runs/cancel", json={"flow_runs": {"tags": {"all_": ["burst"]}}}, timeout=300
-    )
-    assert response.json()["cancelling"] == count, response.text
+    counts = await bulk_cancel(runs.api, "burst")
+    assert counts["cancelling"] == count, counts
     await asyncio.wait_for(asyncio.gather(*(p.wait_exit() for p in pinned)), 120)
     all_gone = time.perf_counter() - began
-    query = {"flow_runs": {"tags": {"all_": ["burst"]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
-    await until(lambda: _count_at_least(runs.api, query, count))
+    await wait_all_cancelled(runs.api, "burst", count)
     all_cancelled = time.perf_counter() - began
     peak = await rss.stop()
     for p in pinned:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureKind
 from schemas.messages import CancellationOutcome, CancellationRequested, CancellationResult
@@ -139,7 +141,7 @@ async def latency(api: httpx.AsyncClient, bootstrap: str, samples: int) -> dict[
         answered.append((time.perf_counter() - start) * 1000)
         assert response.json()["status"] == "ACCEPT", response.text
         async with arrived:
-            await arrived.wait_for(lambda run_id=run_id: run_id in arrivals)
+            await arrived.wait_for(functools.partial(dict.__contains__, arrivals, run_id))
         took.append((arrivals[run_id] - start) * 1000)
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
@@ -151,16 +153,9 @@ async def bulk(api: httpx.AsyncClient, bootstrap: str, runs: int) -> dict[str, f
     await _create_runs(api, runs, "bulk")
     worker = asyncio.create_task(_fake_worker(bootstrap))
     start = time.perf_counter()
-    response = await api.post(
-        "/flow_runs/cancel", json={"flow_runs": {"tags": {"all_": ["bulk"]}}}, timeout=300
-    )
-    response.raise_for_status()
+    await bulk_cancel(api, "bulk")
     accepted = time.perf_counter() - start
-    query = {"flow_runs": {"tags": {"all_": ["bulk"]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
-    while True:
-        if (await api.post("/flow_runs/count", json=query)).json() >= runs:
-            break
-        await asyncio.sleep(0.05)
+    await wait_all_cancelled(api, "bulk", runs)
     total = time.perf_counter() - start
     worker.cancel()
     await asyncio.gather(worker, return_exceptions=True)
