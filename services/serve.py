@@ -6,27 +6,20 @@ and the process then exits 0: a requested stop is not a failure.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
+from services.signals import on_stop_signals
+
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM)
-        for sig in signals:
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
+        with on_stop_signals(lambda sig: self.handle_exit(sig, None)):
             yield
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
 
 
 async def serve_http(app: FastAPI, host: str, port: int) -> None:

@@ -26,6 +26,7 @@ from schemas.states import StateType
 from services.launcher.api import RunsApi
 from services.launcher.process import CANNOT_START_EXIT, LaunchResult
 from services.launcher.tracked import follow
+from services.signals import on_stop_signals
 from services.worker.docker import LABEL, DockerInfrastructure, DockerSettings
 
 log = structlog.get_logger(__name__)
@@ -82,14 +83,8 @@ class StartedContainer:
             pending.add(task)
             task.add_done_callback(pending.discard)
 
-        signals = (signal.SIGTERM, signal.SIGINT)
-        for sig in signals:
-            loop.add_signal_handler(sig, forward, sig)
-        try:
+        with on_stop_signals(forward):
             yield
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
 
 
 async def launch_container(

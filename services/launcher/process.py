@@ -24,6 +24,7 @@ import structlog
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.states import StateType
 from services.launcher.api import RunsApi
+from services.signals import on_stop_signals
 from services.worker.process import default_scope, fingerprint_of
 from services.worker.process_tree import PinnedProcess, terminate_tree
 
@@ -122,17 +123,10 @@ async def _stop(pid: int, grace_seconds: float) -> None:
 @contextlib.contextmanager
 def _forwarding_signals(pid: int) -> Iterator[None]:
     """SIGTERM/SIGINT to the launcher go to the command's process group instead."""
-    loop = asyncio.get_running_loop()
 
     def forward(sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
 
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, forward, sig)
-    try:
+    with on_stop_signals(forward):
         yield
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
