@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {
-            "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+            "CANCELBUS_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
             "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": "",
             "CANCELBUS_API_TOKEN": "",
         }

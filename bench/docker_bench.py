@@ -143,7 +143,7 @@ async def main() -> None:
         client = docker.DockerClient(base_url=engine.url, max_pool_size=16)
         base = {"CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}
         state = StateProcess(
-            {**base, "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'state.db'}"},
+            {**base, "CANCELBUS_DATABASE_URL": f"sqlite:///{work / 'state.db'}"},
             work / "state.log",
         ).start()
         worker = ServiceProcess(

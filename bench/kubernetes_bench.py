@@ -140,7 +140,7 @@ async def main() -> None:
             cluster_uid = (await core.read_namespace("kube-system")).metadata.uid
             base = {"CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}
             state = StateProcess(
-                {**base, "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'state.db'}"},
+                {**base, "CANCELBUS_DATABASE_URL": f"sqlite:///{work / 'state.db'}"},
                 work / "state.log",
             ).start()
             worker = ServiceProcess(

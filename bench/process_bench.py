@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace, work: Path) -> None:
             await asyncio.to_thread(postgres.start)
             database_url = postgres.create_database("bench")
         else:
-            database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+            database_url = f"sqlite:///{work / 'bench.db'}"
         scope = f"bench-{uuid.uuid4().hex[:6]}"
         env = {
             "CANCELBUS_DATABASE_URL": database_url,

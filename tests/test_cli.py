@@ -42,7 +42,7 @@ def test_dev_serves_the_api_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}",
+        "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
         "HOME": str(tmp_path),
     }
     env.pop("CANCELBUS_KAFKA_BOOTSTRAP_SERVERS", None)

@@ -94,7 +94,7 @@ class PostgresServer(LocalServer):
         return self._proc is not None and self._proc.poll() is None
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://{SUPERUSER}@{HOST}:{self.port}/{database}"
+        return f"postgresql://{SUPERUSER}@{HOST}:{self.port}/{database}"
 
     def start(self) -> None:
         """Create a fresh cluster, start the server and return once it accepts connections."""

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.state.api import create_app
 from services.state.api.app import Lifespan
 from services.state.consumers import StateConsumers
-from services.state.db.engine import make_engine, migrate
+from services.state.db.engine import Database, migrate
 from services.state.live import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
@@ -29,7 +28,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class StateRuntime:
     settings: StateSettings
-    engine: AsyncEngine
+    database: Database
     bus: Bus
     metrics: StateMetrics
     service: StateService
@@ -39,7 +38,7 @@ class StateRuntime:
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def migrate(self) -> None:
-        await migrate(self.engine)
+        await migrate(self.database)
 
     def start_relay(self) -> None:
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
@@ -52,7 +51,7 @@ class StateRuntime:
             except TimeoutError:
                 log.warning("outbox_relay_stop_timeout", seconds=10)
             self._relay_task = None
-        await self.engine.dispose()
+        await self.database.close()
 
     def app(self, lifespan: Lifespan | None = None) -> FastAPI:
         return create_app(
@@ -83,15 +82,19 @@ class StateRuntime:
 
 def build_state(settings: StateSettings, bus: Bus) -> StateRuntime:
     """Wire the state service onto `bus` (its consumers subscribe now, before the bus starts)."""
-    engine = make_engine(settings.database_url)
+    database = Database(settings.database_url)
     metrics = StateMetrics()
     relay = OutboxRelay(
-        engine, bus, metrics, poll_seconds=settings.outbox_poll_seconds, batch=settings.outbox_batch
+        database,
+        bus,
+        metrics,
+        poll_seconds=settings.outbox_poll_seconds,
+        batch=settings.outbox_batch,
     )
     live = LiveEvents()
     service = StateService(
-        engine, settings, metrics, on_outbox_write=relay.wake, on_commit=live.publish
+        database, settings, metrics, on_outbox_write=relay.wake, on_commit=live.publish
     )
-    workers = WorkerRegistry(engine)
+    workers = WorkerRegistry(database)
     StateConsumers(service, workers, max_message_bytes=settings.max_message_bytes).subscribe(bus)
-    return StateRuntime(settings, engine, bus, metrics, service, relay, workers, live)
+    return StateRuntime(settings, database, bus, metrics, service, relay, workers, live)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from schemas.infrastructure import InfrastructureId
 from schemas.messages import CancellationRequested, FlowRunStateChanged, Message
@@ -41,11 +41,11 @@ class Changes:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     messages: list[tuple[Message, datetime]] = field(default_factory=list)
 
-    async def flush(self, conn: AsyncConnection) -> None:
-        await store.insert_states(conn, self.states)
-        await store.update_runs(conn, self.runs)
-        await store.insert_attempts(conn, self.attempts)
-        await store.enqueue(conn, self.messages)
+    def flush(self, conn: Connection) -> None:
+        store.insert_states(conn, self.states)
+        store.update_runs(conn, self.runs)
+        store.insert_attempts(conn, self.attempts)
+        store.enqueue(conn, self.messages)
 
     def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
         self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))

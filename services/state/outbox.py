@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
 from schemas.states import utcnow
+from services.state.db.engine import Database
 from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
 from services.transport import Bus
@@ -25,19 +27,20 @@ from services.transport import Bus
 log = structlog.get_logger(__name__)
 
 RETENTION = timedelta(hours=24)
+PUBLISH_WAIT = 120.0  # seconds; the bus times a publish out well before
 
 
 class OutboxRelay:
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         bus: Bus,
         metrics: StateMetrics,
         *,
         poll_seconds: float = 1.0,
         batch: int = 500,
     ) -> None:
-        self._engine = engine
+        self._db = database
         self._bus = bus
         self._metrics = metrics
         self._poll_seconds = poll_seconds
@@ -79,11 +82,7 @@ class OutboxRelay:
     async def _until_next_due(self) -> float:
         """Seconds until the earliest delayed message (a retry with backoff) is due, capped
         by the poll interval, so a retry goes out on time rather than at the next poll."""
-        async with self._engine.connect() as conn:
-            stmt = sa.select(sa.func.min(outbox.c.available_at)).where(
-                outbox.c.published_at.is_(None)
-            )
-            earliest: datetime | None = (await conn.execute(stmt)).scalar_one_or_none()
+        earliest = await self._db.read(_earliest_pending)
         if earliest is None:
             return self._poll_seconds
         wait = (earliest - utcnow()).total_seconds()
@@ -95,32 +94,25 @@ class OutboxRelay:
 
     async def publish_due(self) -> int:
         """Publish one batch of due messages in outbox order; return how many."""
-        if self._engine.dialect.name == "postgresql":
-            # several state replicas may run: lock the batch so each row goes to one relay
-            async with self._engine.begin() as conn:
-                rows = await self._due(conn, lock=True)
-                await self._publish(rows)
-                await self._mark_sent(conn, rows)
-        else:
-            # SQLite has one connection: don't hold it while talking to the bus
-            async with self._engine.begin() as conn:
-                rows = await self._due(conn, lock=False)
+        if self._db.is_sqlite:
+            # one writer: don't hold the database while talking to the bus
+            rows = await self._db.read(functools.partial(_due, limit=self._batch, lock=False))
             await self._publish(rows)
-            async with self._engine.begin() as conn:
-                await self._mark_sent(conn, rows)
+            await self._db.write(functools.partial(_mark_sent, rows=rows))
+        else:
+            # several state replicas may run: the batch stays locked, so each row goes out
+            # through one relay, until it is marked sent
+            loop = asyncio.get_running_loop()
+
+            def publish_locked(conn: Connection) -> Sequence[Any]:
+                rows = _due(conn, limit=self._batch, lock=True)
+                asyncio.run_coroutine_threadsafe(self._publish(rows), loop).result(PUBLISH_WAIT)
+                _mark_sent(conn, rows)
+                return rows
+
+            rows = await self._db.write(publish_locked)
         self._metrics.outbox_published.inc(len(rows))
         return len(rows)
-
-    async def _due(self, conn: AsyncConnection, *, lock: bool) -> Sequence[Any]:
-        stmt = (
-            sa.select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.payload)
-            .where(outbox.c.published_at.is_(None), outbox.c.available_at <= utcnow())
-            .order_by(outbox.c.seq)
-            .limit(self._batch)
-        )
-        if lock:
-            stmt = stmt.with_for_update(skip_locked=True)
-        return (await conn.execute(stmt)).all()
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         if rows:
@@ -128,22 +120,45 @@ class OutboxRelay:
                 [(row.topic, row.key, row.payload.encode(), ()) for row in rows]
             )
 
-    async def _mark_sent(self, conn: AsyncConnection, rows: Sequence[Any]) -> None:
-        if rows:
-            await conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.seq.in_([row.seq for row in rows]))
-                .values(published_at=utcnow())
-            )
-
     async def purge(self) -> None:
         """Drop messages published more than a day ago."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.delete(outbox).where(outbox.c.published_at < utcnow() - RETENTION)
-            )
+        await self._db.write(_purge)
 
     async def pending(self) -> int:
-        async with self._engine.connect() as conn:
-            stmt = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
-            return int((await conn.execute(stmt)).scalar_one())
+        return await self._db.read(_pending)
+
+
+def _earliest_pending(conn: Connection) -> datetime | None:
+    stmt = sa.select(sa.func.min(outbox.c.available_at)).where(outbox.c.published_at.is_(None))
+    earliest: datetime | None = conn.execute(stmt).scalar_one_or_none()
+    return earliest
+
+
+def _due(conn: Connection, *, limit: int, lock: bool) -> Sequence[Any]:
+    stmt = (
+        sa.select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.payload)
+        .where(outbox.c.published_at.is_(None), outbox.c.available_at <= utcnow())
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    if lock:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return conn.execute(stmt).all()
+
+
+def _mark_sent(conn: Connection, rows: Sequence[Any]) -> None:
+    if rows:
+        conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.seq.in_([row.seq for row in rows]))
+            .values(published_at=utcnow())
+        )
+
+
+def _purge(conn: Connection) -> None:
+    conn.execute(sa.delete(outbox).where(outbox.c.published_at < utcnow() - RETENTION))
+
+
+def _pending(conn: Connection) -> int:
+    stmt = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
+    return int(conn.execute(stmt).scalar_one())

@@ -6,6 +6,7 @@ the relay publishes them afterwards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
 from schemas.flow_runs import (
     BulkCancel,
@@ -35,6 +36,7 @@ from schemas.messages import (
 from schemas.states import State, StateType, utcnow
 from services.state import store
 from services.state.changes import CancelRequest, Changes
+from services.state.db.engine import Database
 from services.state.history import CancellationAttempt, attempt_from_row
 from services.state.metrics import StateMetrics
 from services.state.outcomes import effect_of
@@ -77,15 +79,18 @@ class OrchestrationResult:
 
 
 class StateService:
+    """The use cases. Each transaction is a plain function of a connection (`_..._in`), run
+    whole on a database thread; the async methods hand it over and announce what it wrote."""
+
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         settings: OrchestrationSettings,
         metrics: StateMetrics,
         on_outbox_write: Callable[[], None] = lambda: None,
         on_commit: Callable[[Sequence[Message]], None] = lambda _messages: None,
     ) -> None:
-        self._engine = engine
+        self._db = database
         self._settings = settings
         self._metrics = metrics
         self._on_outbox_write = on_outbox_write
@@ -95,12 +100,24 @@ class StateService:
     def _changes(self) -> Changes:
         return Changes(utcnow(), self._settings.default_grace_seconds, self._metrics)
 
+    def _committed(self, changes: Changes, consumed: Sequence[Message] = ()) -> None:
+        if changes.messages:
+            self._on_outbox_write()
+        if changes.messages or consumed:
+            self._on_commit([*consumed, *(m for m, _ in changes.messages)])
+
     # -- runs -------------------------------------------------------------------------------
 
     async def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
         if body.infrastructure_pid is not None:
             InfrastructureId.parse(body.infrastructure_pid)
-        now = utcnow()
+        changes = self._changes()
+        row = await self._db.write(functools.partial(self._create_in, body, changes))
+        self._committed(changes)
+        return store.to_flow_run(row)
+
+    def _create_in(self, body: FlowRunCreate, changes: Changes, conn: Connection) -> store.RunRow:
+        now = changes.now
         run_id = uuid4()
         values: dict[str, Any] = {
             "id": run_id,
@@ -118,23 +135,18 @@ class StateService:
             "run_count": 0,
             "version": 0,
         }
-        changes = self._changes()
-        async with self._engine.begin() as conn:
-            await store.insert_run(conn, values)
-            if body.state is not None:
-                row = await store.lock_run(conn, run_id)
-                assert row is not None
-                self._orchestrate(row, body.state, False, CancelRequest(), changes)
-                await changes.flush(conn)
-            row = await store.read_run(conn, run_id)
-        self._on_outbox_write()
-        self._on_commit([m for m, _ in changes.messages])
+        store.insert_run(conn, values)
+        if body.state is not None:
+            inserted = store.lock_run(conn, run_id)
+            assert inserted is not None
+            self._orchestrate(inserted, body.state, False, CancelRequest(), changes)
+            changes.flush(conn)
+        row = store.read_run(conn, run_id)
         assert row is not None
-        return store.to_flow_run(row)
+        return row
 
     async def read_flow_run(self, run_id: UUID) -> FlowRun:
-        async with self._engine.connect() as conn:
-            row = await store.read_run(conn, run_id)
+        row = await self._db.read(functools.partial(store.read_run, run_id=run_id))
         if row is None:
             raise FlowRunNotFound(run_id)
         return store.to_flow_run(row)
@@ -146,38 +158,41 @@ class StateService:
         )
         if values.get("infrastructure_pid"):
             InfrastructureId.parse(values["infrastructure_pid"])
-        async with self._engine.begin() as conn:
-            if await store.lock_run(conn, run_id) is None:
+
+        def update(conn: Connection) -> None:
+            if store.lock_run(conn, run_id) is None:
                 raise FlowRunNotFound(run_id)
             if values:
-                await store.update_run(conn, run_id, {**values, "updated": utcnow()})
+                store.update_run(conn, run_id, {**values, "updated": utcnow()})
+
+        await self._db.write(update)
 
     async def filter_flow_runs(self, query: FlowRunFilter) -> list[FlowRun]:
-        async with self._engine.connect() as conn:
-            rows = await store.filter_runs(conn, query)
+        rows = await self._db.read(functools.partial(store.filter_runs, query=query))
         return [store.to_flow_run(row) for row in rows]
 
     async def count_flow_runs(self, criteria: FlowRunFilterCriteria | None) -> int:
-        async with self._engine.connect() as conn:
-            return await store.count_runs(conn, criteria)
+        return await self._db.read(functools.partial(store.count_runs, criteria=criteria))
 
     async def states(self, run_id: UUID) -> list[State]:
-        async with self._engine.connect() as conn:
-            if await store.read_run(conn, run_id) is None:
+        def read(conn: Connection) -> list[State]:
+            if store.read_run(conn, run_id) is None:
                 raise FlowRunNotFound(run_id)
-            return await store.states_of(conn, run_id)
+            return store.states_of(conn, run_id)
+
+        return await self._db.read(read)
 
     async def cancellation_history(self, run_id: UUID) -> list[CancellationAttempt]:
-        async with self._engine.connect() as conn:
-            if await store.read_run(conn, run_id) is None:
+        def read(conn: Connection) -> list[store.RunRow]:
+            if store.read_run(conn, run_id) is None:
                 raise FlowRunNotFound(run_id)
-            rows = await store.attempts_of(conn, run_id)
-        return [attempt_from_row(row) for row in rows]
+            return store.attempts_of(conn, run_id)
+
+        return [attempt_from_row(row) for row in await self._db.read(read)]
 
     async def cancelling_runs(self) -> list[tuple[UUID, UUID, datetime]]:
         """(run id, CANCELLING state id, since) of every run now CANCELLING."""
-        async with self._engine.connect() as conn:
-            rows = await store.cancelling_runs(conn)
+        rows = await self._db.read(store.cancelling_runs)
         return [(r["id"], r["state_id"], r["state_timestamp"]) for r in rows]
 
     # -- orchestration ----------------------------------------------------------------------
@@ -191,16 +206,18 @@ class StateService:
         request: CancelRequest | None = None,
     ) -> OrchestrationResult:
         request = request or CancelRequest(reason=proposed.message)
-        async with self._engine.begin() as conn:
-            row = await store.lock_run(conn, run_id)
+        changes = self._changes()
+
+        def orchestrate(conn: Connection) -> OrchestrationResult:
+            row = store.lock_run(conn, run_id)
             if row is None:
                 raise FlowRunNotFound(run_id)
-            changes = self._changes()
             result = self._orchestrate(row, proposed, force, request, changes)
-            await changes.flush(conn)
-        if changes.messages:
-            self._on_outbox_write()
-            self._on_commit([m for m, _ in changes.messages])
+            changes.flush(conn)
+            return result
+
+        result = await self._db.write(orchestrate)
+        self._committed(changes)
         self._metrics.orchestrations.labels(proposed.type.value, result.status.value).inc()
         return result
 
@@ -217,22 +234,25 @@ class StateService:
         )
 
     async def bulk_cancel(self, body: BulkCancel) -> BulkCancelResult:
-        async with self._engine.connect() as conn:
-            run_ids = await store.matching_run_ids(conn, body.flow_runs, body.limit)
+        run_ids = await self._db.read(
+            functools.partial(store.matching_run_ids, criteria=body.flow_runs, limit=body.limit)
+        )
         counts = {"cancelling": 0, "cancelled": 0, "already_terminal": 0, "already_cancelling": 0}
         request = CancelRequest(body.requested_by, body.reason, body.grace_seconds)
         proposal = StateCreate(type=StateType.CANCELLING, message=body.reason)
+
+        def cancel_batch(batch: Sequence[UUID], changes: Changes, conn: Connection) -> None:
+            for row in store.lock_runs(conn, batch):
+                before = row["state_type"]
+                result = self._orchestrate(row, proposal, False, request, changes)
+                counts[_bulk_bucket(before, result)] += 1
+            changes.flush(conn)
+
         for start in range(0, len(run_ids), BULK_BATCH):
-            async with self._engine.begin() as conn:
-                rows = await store.lock_runs(conn, run_ids[start : start + BULK_BATCH])
-                changes = self._changes()
-                for row in rows:
-                    before = row["state_type"]
-                    result = self._orchestrate(row, proposal, False, request, changes)
-                    counts[_bulk_bucket(before, result)] += 1
-                await changes.flush(conn)
-            self._on_outbox_write()
-            self._on_commit([m for m, _ in changes.messages])
+            changes = self._changes()
+            batch = run_ids[start : start + BULK_BATCH]
+            await self._db.write(functools.partial(cancel_batch, batch, changes))
+            self._committed(changes)
         self._metrics.orchestrations.labels("CANCELLING", "ACCEPT").inc(
             counts["cancelling"] + counts["cancelled"]
         )
@@ -272,42 +292,44 @@ class StateService:
         """Record workers' results in one transaction; move each run on if it is still in
         the CANCELLING state the result answers. Duplicates and stale results change nothing.
         """
-        async with self._engine.begin() as conn:
-            attempts = await store.lock_attempts(conn, [r.request_id for r in results])
-            runs = {
-                row["id"]: dict(row)
-                for row in await store.lock_runs(conn, list({r.flow_run_id for r in results}))
-            }
-            changes = self._changes()
-            recorded: list[dict[str, Any]] = []
-            applied: list[Message] = []
-            for result in results:
-                attempt = attempts.get(result.request_id)
-                if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
-                    raise UnknownCancellationRequest(
-                        f"no cancellation request {result.request_id} "
-                        f"for flow run {result.flow_run_id}"
-                    )
-                if attempt["result_id"] is not None:
-                    log.info("duplicate_result_ignored", flow_run_id=str(result.flow_run_id))
-                    continue
-                attempt["result_id"] = result.id
-                recorded.append(_result_columns(result, changes.now))
-                applied.append(result)
-                self._metrics.results.labels(result.outcome.value).inc()
-                run = runs[result.flow_run_id]
-                if (
-                    run["state_type"] != StateType.CANCELLING.value
-                    or run["state_id"] != result.state_id
-                ):
-                    log.info("stale_result_recorded_only", flow_run_id=str(run["id"]))
-                    continue
-                self._apply_outcome(run, attempt, result, changes)
-            await store.record_results(conn, recorded)
-            await changes.flush(conn)
-        if changes.messages:
-            self._on_outbox_write()
-        self._on_commit([*applied, *(m for m, _ in changes.messages)])
+        changes = self._changes()
+        applied = await self._db.write(functools.partial(self._apply_in, results, changes))
+        self._committed(changes, applied)
+
+    def _apply_in(
+        self, results: Sequence[CancellationResult], changes: Changes, conn: Connection
+    ) -> list[Message]:
+        attempts = store.lock_attempts(conn, [r.request_id for r in results])
+        runs = {
+            row["id"]: dict(row)
+            for row in store.lock_runs(conn, list({r.flow_run_id for r in results}))
+        }
+        recorded: list[dict[str, Any]] = []
+        applied: list[Message] = []
+        for result in results:
+            attempt = attempts.get(result.request_id)
+            if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
+                raise UnknownCancellationRequest(
+                    f"no cancellation request {result.request_id} for flow run {result.flow_run_id}"
+                )
+            if attempt["result_id"] is not None:
+                log.info("duplicate_result_ignored", flow_run_id=str(result.flow_run_id))
+                continue
+            attempt["result_id"] = result.id
+            recorded.append(_result_columns(result, changes.now))
+            applied.append(result)
+            self._metrics.results.labels(result.outcome.value).inc()
+            run = runs[result.flow_run_id]
+            if (
+                run["state_type"] != StateType.CANCELLING.value
+                or run["state_id"] != result.state_id
+            ):
+                log.info("stale_result_recorded_only", flow_run_id=str(run["id"]))
+                continue
+            self._apply_outcome(run, attempt, result, changes)
+        store.record_results(conn, recorded)
+        changes.flush(conn)
+        return applied
 
     def _apply_outcome(
         self,
@@ -349,51 +371,54 @@ class StateService:
 
     async def apply_timeout(self, event: CancellationTimedOut) -> bool:
         """Force CANCELLED if the run is still in that same CANCELLING state; True if forced."""
-        async with self._engine.begin() as conn:
-            row = await store.lock_run(conn, event.flow_run_id)
-            if row is None:
-                raise FlowRunNotFound(event.flow_run_id)
-            if row["state_type"] != StateType.CANCELLING.value or row["state_id"] != event.state_id:
-                return False
-            current = store.current_state(row)
-            assert current is not None
-            changes = self._changes()
-            message = (
-                f"Forced to CANCELLED: still cancelling after the cancelling timeout of "
-                f"{event.timeout_seconds:g} s (since {event.cancelling_since.isoformat()})"
+        changes = self._changes()
+        forced = await self._db.write(functools.partial(self._timeout_in, event, changes))
+        if forced:
+            self._committed(changes)
+            self._metrics.forced.inc()
+        return forced
+
+    def _timeout_in(self, event: CancellationTimedOut, changes: Changes, conn: Connection) -> bool:
+        row = store.lock_run(conn, event.flow_run_id)
+        if row is None:
+            raise FlowRunNotFound(event.flow_run_id)
+        if row["state_type"] != StateType.CANCELLING.value or row["state_id"] != event.state_id:
+            return False
+        current = store.current_state(row)
+        assert current is not None
+        message = (
+            f"Forced to CANCELLED: still cancelling after the cancelling timeout of "
+            f"{event.timeout_seconds:g} s (since {event.cancelling_since.isoformat()})"
+        )
+        state = State(type=StateType.CANCELLED, message=message, timestamp=changes.now)
+        changes.transition(row, current, state)
+        attempt = store.last_attempt_number(conn, row["id"], current.id) + 1
+        changes.attempts.append(
+            {
+                "id": event.id,
+                "flow_run_id": row["id"],
+                "state_id": current.id,
+                "attempt": attempt,
+                "requested_by": "timeout",
+                "reason": message,
+                "requested_at": changes.now,
+                "grace_seconds": 0.0,
+                "infrastructure": row["infrastructure_pid"],
+                "final_teardown": False,
+                "outcome": "timed_out",
+                "worker": "timeout",
+                "finished_at": changes.now,
+                "result_id": event.id,
+                "result_at": changes.now,
+            }
+        )
+        infrastructure = store.infrastructure_of(row)
+        if infrastructure is not None:
+            request = CancelRequest("timeout", "final teardown after the cancelling timeout")
+            changes.request_cancellation(
+                row["id"], state, infrastructure, request, 1, final_teardown=True
             )
-            state = State(type=StateType.CANCELLED, message=message, timestamp=changes.now)
-            changes.transition(row, current, state)
-            attempt = await store.last_attempt_number(conn, row["id"], current.id) + 1
-            changes.attempts.append(
-                {
-                    "id": event.id,
-                    "flow_run_id": row["id"],
-                    "state_id": current.id,
-                    "attempt": attempt,
-                    "requested_by": "timeout",
-                    "reason": message,
-                    "requested_at": changes.now,
-                    "grace_seconds": 0.0,
-                    "infrastructure": row["infrastructure_pid"],
-                    "final_teardown": False,
-                    "outcome": "timed_out",
-                    "worker": "timeout",
-                    "finished_at": changes.now,
-                    "result_id": event.id,
-                    "result_at": changes.now,
-                }
-            )
-            infrastructure = store.infrastructure_of(row)
-            if infrastructure is not None:
-                request = CancelRequest("timeout", "final teardown after the cancelling timeout")
-                changes.request_cancellation(
-                    row["id"], state, infrastructure, request, 1, final_teardown=True
-                )
-            await changes.flush(conn)
-        self._on_outbox_write()
-        self._on_commit([m for m, _ in changes.messages])
-        self._metrics.forced.inc()
+        changes.flush(conn)
         return True
 
 

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_database_url() -> str:
-    return f"sqlite+aiosqlite:///{Path.home() / '.cancelbus' / 'cancelbus.db'}"
+    return f"sqlite:///{Path.home() / '.cancelbus' / 'cancelbus.db'}"
 
 
 class OrchestrationSettings(BaseSettings):
@@ -34,7 +34,7 @@ class StateSettings(OrchestrationSettings):
 
     database_url: str = Field(
         default_factory=default_database_url,
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+        description="sqlite:///path or postgresql://user:password@host/db",
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="host:port[,host:port]; unset -> the in-process bus"

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from schemas.flow_runs import FlowRun, FlowRunFilter, FlowRunFilterCriteria
 from schemas.infrastructure import InfrastructureId
@@ -30,27 +30,27 @@ def _all(result: sa.CursorResult[Any]) -> list[RunRow]:
     return [dict(row) for row in result.mappings()]
 
 
-async def lock_run(conn: AsyncConnection, run_id: UUID) -> RunRow | None:
+def lock_run(conn: Connection, run_id: UUID) -> RunRow | None:
     stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id).with_for_update()
-    return _first(await conn.execute(stmt))
+    return _first(conn.execute(stmt))
 
 
-async def lock_runs(conn: AsyncConnection, run_ids: Sequence[UUID]) -> list[RunRow]:
+def lock_runs(conn: Connection, run_ids: Sequence[UUID]) -> list[RunRow]:
     stmt = (
         sa.select(flow_runs)
         .where(flow_runs.c.id.in_(run_ids))
         .order_by(flow_runs.c.id)
         .with_for_update()
     )
-    return _all(await conn.execute(stmt))
+    return _all(conn.execute(stmt))
 
 
-async def read_run(conn: AsyncConnection, run_id: UUID) -> RunRow | None:
+def read_run(conn: Connection, run_id: UUID) -> RunRow | None:
     stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
-    return _first(await conn.execute(stmt))
+    return _first(conn.execute(stmt))
 
 
-async def filter_runs(conn: AsyncConnection, query: FlowRunFilter) -> list[RunRow]:
+def filter_runs(conn: Connection, query: FlowRunFilter) -> list[RunRow]:
     stmt = (
         sa.select(flow_runs)
         .where(*queries.where(query.flow_runs))
@@ -58,32 +58,32 @@ async def filter_runs(conn: AsyncConnection, query: FlowRunFilter) -> list[RunRo
         .limit(query.limit)
         .offset(query.offset)
     )
-    return _all(await conn.execute(stmt))
+    return _all(conn.execute(stmt))
 
 
-async def count_runs(conn: AsyncConnection, criteria: FlowRunFilterCriteria | None) -> int:
+def count_runs(conn: Connection, criteria: FlowRunFilterCriteria | None) -> int:
     stmt = sa.select(sa.func.count()).select_from(flow_runs).where(*queries.where(criteria))
-    return int((await conn.execute(stmt)).scalar_one())
+    return int(conn.execute(stmt).scalar_one())
 
 
-async def matching_run_ids(
-    conn: AsyncConnection, criteria: FlowRunFilterCriteria, limit: int | None
+def matching_run_ids(
+    conn: Connection, criteria: FlowRunFilterCriteria, limit: int | None
 ) -> list[UUID]:
     stmt = sa.select(flow_runs.c.id).where(*queries.where(criteria)).order_by(flow_runs.c.created)
     if limit is not None:
         stmt = stmt.limit(limit)
-    return list((await conn.execute(stmt)).scalars().all())
+    return list(conn.execute(stmt).scalars().all())
 
 
-async def insert_run(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(sa.insert(flow_runs), [values])
+def insert_run(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(sa.insert(flow_runs), [values])
 
 
-async def update_run(conn: AsyncConnection, run_id: UUID, values: dict[str, Any]) -> None:
-    await conn.execute(sa.update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
+def update_run(conn: Connection, run_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(sa.update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
 
 
-async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def update_runs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Apply per-run updates; each dict has `b_id` and the same set of columns."""
     if not rows:
         return
@@ -93,27 +93,27 @@ async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
         .where(flow_runs.c.id == sa.bindparam("b_id"))
         .values({c: sa.bindparam(c) for c in columns})
     )
-    await conn.execute(stmt, rows)
+    conn.execute(stmt, rows)
 
 
-async def insert_states(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def insert_states(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(sa.insert(flow_run_states), rows)
+        conn.execute(sa.insert(flow_run_states), rows)
 
 
-async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def insert_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         # One executemany needs one shape; a forced run's own row also carries its outcome.
         columns = dict.fromkeys(key for row in rows for key in row)
         rows = [{key: row.get(key) for key in columns} for row in rows]
-        await conn.execute(sa.insert(cancellation_attempts), rows)
+        conn.execute(sa.insert(cancellation_attempts), rows)
 
 
-async def enqueue(conn: AsyncConnection, messages: Sequence[tuple[Message, datetime]]) -> None:
+def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> None:
     """Add messages to the outbox in the caller's transaction (message, available_at)."""
     if not messages:
         return
-    await conn.execute(
+    conn.execute(
         sa.insert(outbox),
         [
             {
@@ -129,18 +129,16 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[tuple[Message, datet
     )
 
 
-async def lock_attempts(
-    conn: AsyncConnection, attempt_ids: Sequence[UUID]
-) -> dict[UUID, dict[str, Any]]:
+def lock_attempts(conn: Connection, attempt_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
     stmt = (
         sa.select(cancellation_attempts)
         .where(cancellation_attempts.c.id.in_(attempt_ids))
         .with_for_update()
     )
-    return {row["id"]: dict(row) for row in (await conn.execute(stmt)).mappings()}
+    return {row["id"]: dict(row) for row in conn.execute(stmt).mappings()}
 
 
-async def record_results(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def record_results(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Store workers' results on their attempts; each dict has `b_id`, the attempt id."""
     if not rows:
         return
@@ -150,27 +148,27 @@ async def record_results(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
         .where(cancellation_attempts.c.id == sa.bindparam("b_id"))
         .values({c: sa.bindparam(c) for c in columns})
     )
-    await conn.execute(stmt, rows)
+    conn.execute(stmt, rows)
 
 
-async def attempts_of(conn: AsyncConnection, run_id: UUID) -> list[RunRow]:
+def attempts_of(conn: Connection, run_id: UUID) -> list[RunRow]:
     stmt = (
         sa.select(cancellation_attempts)
         .where(cancellation_attempts.c.flow_run_id == run_id)
         .order_by(cancellation_attempts.c.requested_at, cancellation_attempts.c.attempt)
     )
-    return _all(await conn.execute(stmt))
+    return _all(conn.execute(stmt))
 
 
-async def last_attempt_number(conn: AsyncConnection, run_id: UUID, state_id: UUID) -> int:
+def last_attempt_number(conn: Connection, run_id: UUID, state_id: UUID) -> int:
     stmt = sa.select(sa.func.max(cancellation_attempts.c.attempt)).where(
         cancellation_attempts.c.flow_run_id == run_id,
         cancellation_attempts.c.state_id == state_id,
     )
-    return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
+    return int(conn.execute(stmt).scalar_one_or_none() or 0)
 
 
-async def states_of(conn: AsyncConnection, run_id: UUID) -> list[State]:
+def states_of(conn: Connection, run_id: UUID) -> list[State]:
     stmt = (
         sa.select(flow_run_states)
         .where(flow_run_states.c.flow_run_id == run_id)
@@ -185,15 +183,15 @@ async def states_of(conn: AsyncConnection, run_id: UUID) -> list[State]:
             message=row["message"],
             state_details=row["state_details"] or {},
         )
-        for row in (await conn.execute(stmt)).mappings()
+        for row in conn.execute(stmt).mappings()
     ]
 
 
-async def cancelling_runs(conn: AsyncConnection) -> list[RunRow]:
+def cancelling_runs(conn: Connection) -> list[RunRow]:
     stmt = sa.select(flow_runs.c.id, flow_runs.c.state_id, flow_runs.c.state_timestamp).where(
         flow_runs.c.state_type == StateType.CANCELLING.value
     )
-    return _all(await conn.execute(stmt))
+    return _all(conn.execute(stmt))
 
 
 def current_state(row: RunRow) -> State | None:

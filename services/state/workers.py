@@ -6,15 +6,17 @@ cannot make it look dead or alive; see liveness.py for when it counts as alive.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection, RowMapping
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.messages import WorkerHeartbeat
 from schemas.states import StateType, utcnow
+from services.state.db.engine import Database
 from services.state.db.tables import flow_runs, workers
 from services.state.liveness import is_alive
 
@@ -32,8 +34,8 @@ class WorkerStatus(BaseModel):
 
 
 class WorkerRegistry:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     async def record(self, beat: WorkerHeartbeat) -> None:
         now = utcnow()
@@ -44,18 +46,20 @@ class WorkerRegistry:
             "last_seen": now,
             "interval_seconds": beat.interval_seconds,
         }
-        async with self._engine.begin() as conn:
-            updated = await conn.execute(
+
+        def record(conn: Connection) -> None:
+            updated = conn.execute(
                 sa.update(workers).where(workers.c.worker == beat.worker).values(**values)
             )
             if not updated.rowcount:
-                await conn.execute(sa.insert(workers).values(worker=beat.worker, **values))
+                conn.execute(sa.insert(workers).values(worker=beat.worker, **values))
                 # a new name often means a restarted worker: forget the long-silent ones
-                await conn.execute(sa.delete(workers).where(workers.c.last_seen < now - FORGET))
+                conn.execute(sa.delete(workers).where(workers.c.last_seen < now - FORGET))
+
+        await self._db.write(record)
 
     async def statuses(self) -> list[WorkerStatus]:
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(sa.select(workers))).mappings().all()
+        rows = await self._db.read(_all_workers)
         now = utcnow()
         found = [
             WorkerStatus(**row, alive=is_alive(row["last_seen"], row["interval_seconds"], now))
@@ -76,10 +80,13 @@ class WorkerRegistry:
             flow_runs.c.state_type == StateType.CANCELLING.value,
             flow_runs.c.infrastructure_pid.is_not(None),
         )
-        async with self._engine.connect() as conn:
-            pids = (await conn.execute(stmt)).scalars().all()
+        pids = await self._db.read(lambda conn: conn.execute(stmt).scalars().all())
         orphaned = 0
         for pid in pids:
             target = InfrastructureId.parse(pid)
             orphaned += (target.kind, target.scope) not in live
         return orphaned
+
+
+def _all_workers(conn: Connection) -> Sequence[RowMapping]:
+    return conn.execute(sa.select(workers)).mappings().all()

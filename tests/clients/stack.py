@@ -38,7 +38,7 @@ class LiveStack:
         self.port: int = self._socket.getsockname()[1]
         self.scope = f"test-host-{uuid.uuid4().hex[:8]}"
         self.api_token = api_token
-        self._db = f"sqlite+aiosqlite:///{tmp_path / 'stack.db'}"
+        self._db = f"sqlite:///{tmp_path / 'stack.db'}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -155,7 +155,7 @@ def test_client_errors_are_typed(tmp_path: Path, silent_port: int) -> None:
 
 def test_state_service_stops_cleanly_while_watchers_follow_it(tmp_path: Path) -> None:
     env = {
-        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+        "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": "",
         "CANCELBUS_API_TOKEN": "",
     }

@@ -33,7 +33,7 @@ def prefect_bin() -> Path:
 
 @pytest.fixture
 def state_process(tmp_path: Path) -> Iterator[StateProcess]:
-    env = {"CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"}
+    env = {"CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
     env_drop = {"CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": "", "CANCELBUS_API_TOKEN": ""}
     process = StateProcess({**env_drop, **env}, tmp_path / "state.log")
     process.start()

@@ -109,9 +109,7 @@ async def docker_stack(
     tmp_path: Path, kafka_bootstrap: str, docker_url: str, docker_test_image: str
 ) -> AsyncIterator[DockerStack]:
     kit = KafkaKit(kafka_bootstrap)
-    state = build_state(
-        fast_settings(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"), kit.make_bus("state")
-    )
+    state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), kit.make_bus("state"))
     engine = await DockerInfrastructure.connect(DockerSettings(docker_host=docker_url))
     worker_bus = kit.make_bus("docker-worker")
     worker = build_worker(WorkerSettings(worker_attempts=2), worker_bus, engine)

@@ -44,7 +44,7 @@ async def test_launched_containers_and_processes_are_cancelled_through_the_api(
 ) -> None:
     env = {
         "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+        "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "DOCKER_HOST": docker_url,
         "CANCELBUS_WORKER_HEARTBEAT_SECONDS": "1",
     }

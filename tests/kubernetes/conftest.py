@@ -111,9 +111,7 @@ def cancel_plane(kube: KubeKit, tmp_path: Path) -> PlaneFactory:
                 worker_attempts=2, worker_retry_backoff_seconds=0.01, worker_heartbeat_seconds=60
             )
             worker = build_worker(worker_settings, kit.bus, jobs)
-            state = build_state(
-                fast_settings(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"), kit.bus
-            )
+            state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), kit.bus)
             async with state.running():
                 worker.start()
                 try:

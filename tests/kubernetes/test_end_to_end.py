@@ -53,7 +53,7 @@ async def test_twenty_launched_jobs_are_all_deleted_and_cancelled(
     tag = f"e2e-{uuid.uuid4().hex[:8]}"
     base = {"CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     state = StateProcess(
-        {**base, "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"},
+        {**base, "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}"},
         tmp_path / "state.log",
     ).start()
     worker = ServiceProcess(

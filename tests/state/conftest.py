@@ -85,7 +85,7 @@ def fast_settings(database_url: str, **overrides: object) -> StateSettings:
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"
+        return f"sqlite:///{tmp_path / 'state.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
 

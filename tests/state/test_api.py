@@ -91,7 +91,7 @@ async def test_health_version_metrics_and_docs(state: StateHarness) -> None:
 
 
 async def test_api_token_guards_everything_but_health(tmp_path: Path) -> None:
-    settings = fast_settings(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", api_token="s3cret")
+    settings = fast_settings(f"sqlite:///{tmp_path / 'a.db'}", api_token="s3cret")
     runtime = build_state(settings, InMemoryBus())
     async with runtime.running():
         transport = httpx.ASGITransport(app=runtime.app())

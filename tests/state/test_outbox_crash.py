@@ -21,7 +21,7 @@ async def test_event_committed_while_the_broker_was_down_is_published_after_a_cr
     await asyncio.to_thread(broker.start)
     try:
         env = {
-            "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+            "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
             "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
         }
         first = StateProcess(env, tmp_path / "state.log").start()

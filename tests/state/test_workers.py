@@ -6,10 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from schemas.infrastructure import InfrastructureKind
 from schemas.messages import WorkerHeartbeat
-from services.state.db.engine import make_engine, migrate
+from services.state.db.engine import Database, migrate
 from services.state.db.tables import workers
 from services.state.workers import FORGET, WorkerRegistry
 
@@ -27,20 +28,23 @@ def beat(name: str) -> WorkerHeartbeat:
 async def test_workers_silent_for_a_day_are_forgotten_when_a_new_one_appears(
     tmp_path: Path,
 ) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
     try:
-        await migrate(engine)
-        registry = WorkerRegistry(engine)
+        await migrate(database)
+        registry = WorkerRegistry(database)
         await registry.record(beat("worker-old"))
         await registry.record(beat("worker-quiet"))
-        async with engine.begin() as conn:
+
+        def silence_old(conn: Connection) -> None:
             old = sa.select(workers.c.last_seen).where(workers.c.worker == "worker-old")
-            seen = (await conn.execute(old)).scalar_one()
-            await conn.execute(
+            seen = conn.execute(old).scalar_one()
+            conn.execute(
                 sa.update(workers)
                 .where(workers.c.worker == "worker-old")
                 .values(last_seen=seen - FORGET - timedelta(minutes=1))
             )
+
+        await database.write(silence_old)
 
         await registry.record(beat("worker-quiet"))  # a known worker: nothing pruned
         assert {w.worker for w in await registry.statuses()} == {"worker-old", "worker-quiet"}
@@ -50,4 +54,4 @@ async def test_workers_silent_for_a_day_are_forgotten_when_a_new_one_appears(
         assert {w.worker for w in statuses} == {"worker-quiet", "worker-new"}
         assert all(w.alive for w in statuses)
     finally:
-        await engine.dispose()
+        await database.close()

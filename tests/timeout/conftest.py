@@ -132,7 +132,7 @@ async def eventually(check: Callable[[], bool], within: float = 30.0) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"
+    return f"sqlite:///{tmp_path / 'state.db'}"
 
 
 @pytest.fixture

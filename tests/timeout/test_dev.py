@@ -23,7 +23,7 @@ def test_dev_forces_a_run_nobody_can_stop_and_reports_it_in_metrics(tmp_path: Pa
         if k not in ("CANCELBUS_KAFKA_BOOTSTRAP_SERVERS", TIMEOUT_ENV)
     }
     env |= {
-        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}",
+        "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
         "HOME": str(tmp_path),
         PREFECT_TIMEOUT_ENV: "1",  # the name Prefect users already set
     }

@@ -54,7 +54,7 @@ async def test_a_deadline_survives_a_crash_of_the_timeout_service(tmp_path: Path
     state = timeout = None
     try:
         env = {
-            "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+            "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
             "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             # ours wins over Prefect's name, set here too
             TIMEOUT_ENV: str(TIMEOUT),

@@ -173,7 +173,7 @@ class ProcessStack:
 @pytest.fixture
 async def process_stack(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[ProcessStack]:
     env = {
-        "CANCELBUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'state.db'}",
+        "CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "CANCELBUS_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}.",
         "CANCELBUS_TOPIC_PARTITIONS": "3",
