@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.states import State, StateType, utcnow
 
@@ -25,7 +26,7 @@ class Message(BaseModel):
 
     TOPIC: ClassVar[str]
 
-    id: UUID = Field(default_factory=uuid4)
+    id: UUID = Field(default_factory=uuid7)
     occurred_at: datetime = Field(default_factory=utcnow)
 
     @property

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.ids import uuid7
 
 
 class StateType(StrEnum):
@@ -44,7 +46,7 @@ class State(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: UUID = Field(default_factory=uuid4)
+    id: UUID = Field(default_factory=uuid7)
     type: StateType
     name: str = ""
     timestamp: datetime = Field(default_factory=utcnow)

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
-import psycopg
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -80,10 +80,12 @@ async def test_a_message_survives_a_broker_restart(tmp_path: Path) -> None:
 @pytest.mark.postgres
 async def test_postgres_answers_in_a_fresh_database(postgres_url: str) -> None:
     assert postgres_url.startswith("postgresql://")
-    async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
-        cursor = await connection.execute("select 1")
-        assert await cursor.fetchone() == (1,)
-        cursor = await connection.execute(
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        assert await connection.fetchval("select 1") == 1
+        tables = await connection.fetchval(
             "select count(*) from information_schema.tables where table_schema = 'public'"
         )
-        assert await cursor.fetchone() == (0,)
+        assert tables == 0
+    finally:
+        await connection.close()

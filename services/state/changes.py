@@ -5,6 +5,7 @@ change and its events commit or fail as one (the transactional outbox).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import Connection
 
+from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId
 from schemas.messages import CancellationRequested, FlowRunStateChanged, Message
 from schemas.states import State, StateType
@@ -40,12 +42,16 @@ class Changes:
     runs: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     messages: list[tuple[Message, datetime]] = field(default_factory=list)
+    transitioned: Counter[str] = field(default_factory=Counter)
 
     def flush(self, conn: Connection) -> None:
         store.insert_states(conn, self.states)
         store.update_runs(conn, self.runs)
         store.insert_attempts(conn, self.attempts)
         store.enqueue(conn, self.messages)
+        for state_type, count in self.transitioned.items():
+            self.metrics.transitions.labels(state_type).inc(count)
+        self.transitioned.clear()
 
     def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
         self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))
@@ -76,9 +82,6 @@ class Changes:
             "state_details": state.state_details,
             "updated": self.now,
             "version": row["version"] + 1,
-            "start_time": row["start_time"],
-            "end_time": row["end_time"],
-            "run_count": row["run_count"],
         }
         if state.type is StateType.RUNNING:
             update["start_time"] = row["start_time"] or state.timestamp
@@ -88,6 +91,8 @@ class Changes:
         self.runs.append(update)
         self.publish(
             FlowRunStateChanged(
+                id=uuid7(),
+                occurred_at=self.now,
                 flow_run_id=run_id,
                 event=f"prefect.flow-run.{state.name}",
                 state=state,
@@ -96,7 +101,7 @@ class Changes:
                 tags=row["tags"],
             )
         )
-        self.metrics.transitions.labels(state.type.value).inc()
+        self.transitioned[state.type.value] += 1
         return update
 
     def request_cancellation(
@@ -112,6 +117,8 @@ class Changes:
     ) -> None:
         grace = request.grace_seconds or self.default_grace_seconds
         message = CancellationRequested(
+            id=uuid7(),
+            occurred_at=self.now,
             flow_run_id=run_id,
             state_id=state.id,
             infrastructure=infrastructure,

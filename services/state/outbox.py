@@ -27,7 +27,6 @@ from services.transport import Bus
 log = structlog.get_logger(__name__)
 
 RETENTION = timedelta(hours=24)
-PUBLISH_WAIT = 120.0  # seconds; the bus times a publish out well before
 
 
 class OutboxRelay:
@@ -102,15 +101,10 @@ class OutboxRelay:
         else:
             # several state replicas may run: the batch stays locked, so each row goes out
             # through one relay, until it is marked sent
-            loop = asyncio.get_running_loop()
-
-            def publish_locked(conn: Connection) -> Sequence[Any]:
-                rows = _due(conn, limit=self._batch, lock=True)
-                asyncio.run_coroutine_threadsafe(self._publish(rows), loop).result(PUBLISH_WAIT)
-                _mark_sent(conn, rows)
-                return rows
-
-            rows = await self._db.write(publish_locked)
+            async with self._db.transaction() as step:
+                rows = await step(functools.partial(_due, limit=self._batch, lock=True))
+                await self._publish(rows)
+                await step(functools.partial(_mark_sent, rows=rows))
         self._metrics.outbox_published.inc(len(rows))
         return len(rows)
 

@@ -7,11 +7,12 @@ the relay publishes them afterwards.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import structlog
 from sqlalchemy.engine import Connection
@@ -26,6 +27,7 @@ from schemas.flow_runs import (
     FlowRunUpdate,
     StateCreate,
 )
+from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId
 from schemas.messages import (
     CancelFlowRun,
@@ -118,7 +120,7 @@ class StateService:
 
     def _create_in(self, body: FlowRunCreate, changes: Changes, conn: Connection) -> store.RunRow:
         now = changes.now
-        run_id = uuid4()
+        run_id = uuid7()
         values: dict[str, Any] = {
             "id": run_id,
             "name": body.name or f"run-{run_id.hex[:8]}",
@@ -306,6 +308,7 @@ class StateService:
         }
         recorded: list[dict[str, Any]] = []
         applied: list[Message] = []
+        outcomes: Counter[str] = Counter()
         for result in results:
             attempt = attempts.get(result.request_id)
             if attempt is None or attempt["flow_run_id"] != result.flow_run_id:
@@ -318,7 +321,7 @@ class StateService:
             attempt["result_id"] = result.id
             recorded.append(_result_columns(result, changes.now))
             applied.append(result)
-            self._metrics.results.labels(result.outcome.value).inc()
+            outcomes[result.outcome.value] += 1
             run = runs[result.flow_run_id]
             if (
                 run["state_type"] != StateType.CANCELLING.value
@@ -329,6 +332,8 @@ class StateService:
             self._apply_outcome(run, attempt, result, changes)
         store.record_results(conn, recorded)
         changes.flush(conn)
+        for outcome, count in outcomes.items():
+            self._metrics.results.labels(outcome).inc(count)
         return applied
 
     def _apply_outcome(

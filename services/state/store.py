@@ -30,14 +30,35 @@ def _all(result: sa.CursorResult[Any]) -> list[RunRow]:
     return [dict(row) for row in result.mappings()]
 
 
+# what orchestration reads of a run (the rest is for showing it)
+_ORCHESTRATED = [
+    flow_runs.c[name]
+    for name in (
+        "id",
+        "tags",
+        "infrastructure_pid",
+        "state_id",
+        "state_type",
+        "state_name",
+        "state_timestamp",
+        "state_message",
+        "state_details",
+        "start_time",
+        "end_time",
+        "run_count",
+        "version",
+    )
+]
+
+
 def lock_run(conn: Connection, run_id: UUID) -> RunRow | None:
-    stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id).with_for_update()
+    stmt = sa.select(*_ORCHESTRATED).where(flow_runs.c.id == run_id).with_for_update()
     return _first(conn.execute(stmt))
 
 
 def lock_runs(conn: Connection, run_ids: Sequence[UUID]) -> list[RunRow]:
     stmt = (
-        sa.select(flow_runs)
+        sa.select(*_ORCHESTRATED)
         .where(flow_runs.c.id.in_(run_ids))
         .order_by(flow_runs.c.id)
         .with_for_update()
@@ -84,16 +105,17 @@ def update_run(conn: Connection, run_id: UUID, values: dict[str, Any]) -> None:
 
 
 def update_runs(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Apply per-run updates; each dict has `b_id` and the same set of columns."""
-    if not rows:
-        return
-    columns = [key for key in rows[0] if key != "b_id"]
-    stmt = (
-        sa.update(flow_runs)
-        .where(flow_runs.c.id == sa.bindparam("b_id"))
-        .values({c: sa.bindparam(c) for c in columns})
-    )
-    conn.execute(stmt, rows)
+    """Apply per-run updates; each dict has `b_id` and the columns it changes."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(row), []).append(row)
+    for columns, same in shapes.items():
+        stmt = (
+            sa.update(flow_runs)
+            .where(flow_runs.c.id == sa.bindparam("b_id"))
+            .values({c: sa.bindparam(c) for c in columns if c != "b_id"})
+        )
+        conn.execute(stmt, same)
 
 
 def insert_states(conn: Connection, rows: list[dict[str, Any]]) -> None:
