@@ -20,9 +20,10 @@ async def bulk_cancel(api: httpx.AsyncClient, tag: str) -> dict[str, Any]:
 
 
 async def wait_all_cancelled(
-    api: httpx.AsyncClient, tag: str, count: int, within: float = 300.0
+    api: httpx.AsyncClient, tag: str, count: int, within: float = 300.0, every: float = 0.05
 ) -> None:
-    """Poll until `count` runs tagged `tag` are CANCELLED (TimeoutError after `within` s)."""
+    """Poll every `every` s until `count` runs tagged `tag` are CANCELLED (TimeoutError after
+    `within` s)."""
     query = {"flow_runs": {"tags": {"all_": [tag]}, "state": {"type": {"any_": ["CANCELLED"]}}}}
     deadline = time.monotonic() + within
     while True:
@@ -30,4 +31,4 @@ async def wait_all_cancelled(
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"not all {count} runs tagged {tag} CANCELLED within {within} s")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)

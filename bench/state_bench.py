@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.flow_runs import bulk_cancel, wait_all_cancelled
@@ -149,14 +150,27 @@ async def latency(api: httpx.AsyncClient, bootstrap: str, samples: int) -> dict[
     return percentiles(took)
 
 
-async def bulk(api: httpx.AsyncClient, bootstrap: str, runs: int) -> dict[str, float]:
+def _cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
+    return {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+
+
+async def bulk(
+    api: httpx.AsyncClient, broker: KafkaBroker, state_pid: int, runs: int
+) -> dict[str, float]:
     await _create_runs(api, runs, "bulk")
-    worker = asyncio.create_task(_fake_worker(bootstrap))
+    worker = asyncio.create_task(_fake_worker(broker.bootstrap_servers))
+    # where the two cores go: the state service, the broker, and this process (the simulated
+    # worker and the polling client)
+    processes = {"state": psutil.Process(state_pid), "bench": psutil.Process()}
+    if broker.pid is not None:
+        processes["broker"] = psutil.Process(broker.pid)
+    before = _cpu_seconds(processes)
     start = time.perf_counter()
     await bulk_cancel(api, "bulk")
     accepted = time.perf_counter() - start
-    await wait_all_cancelled(api, "bulk", runs)
+    await wait_all_cancelled(api, "bulk", runs, every=0.1)
     total = time.perf_counter() - start
+    cpu = {name: seconds - before[name] for name, seconds in _cpu_seconds(processes).items()}
     worker.cancel()
     await asyncio.gather(worker, return_exceptions=True)
     return {
@@ -164,6 +178,7 @@ async def bulk(api: httpx.AsyncClient, bootstrap: str, runs: int) -> dict[str, f
         "bulk_call_s": accepted,
         "all_cancelled_s": total,
         "runs_per_s": runs / total,
+        **{f"cpu_{name}_s": seconds for name, seconds in cpu.items()},
     }
 
 
@@ -173,7 +188,7 @@ async def run_one(db: str, args: argparse.Namespace, broker: KafkaBroker, work: 
         await asyncio.to_thread(postgres.start)
         database_url = postgres.create_database("bench")
     else:
-        database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        database_url = f"sqlite:///{work / 'bench.db'}"
     env = {
         "CANCELBUS_DATABASE_URL": database_url,
         "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
@@ -186,12 +201,18 @@ async def run_one(db: str, args: argparse.Namespace, broker: KafkaBroker, work: 
         async with httpx.AsyncClient(base_url=state.api_url, timeout=30) as api:
             lat = await latency(api, broker.bootstrap_servers, args.samples)
             print(f"[{db}] set_state -> CancellationRequested: {fmt(lat)}", flush=True)
-            result = await bulk(api, broker.bootstrap_servers, args.runs)
+            result = await bulk(api, broker, state.proc.pid, args.runs)
         peak = await rss.stop()
         print(
             f"[{db}] bulk {result['runs']:.0f} runs: bulk call {result['bulk_call_s']:.2f}s, "
             f"all CANCELLED after {result['all_cancelled_s']:.2f}s "
             f"= {result['runs_per_s']:.0f} runs/s; state service peak RSS {peak / 2**20:.0f} MB",
+            flush=True,
+        )
+        print(
+            f"[{db}]   CPU seconds meanwhile: state service {result['cpu_state_s']:.1f}, "
+            f"broker {result.get('cpu_broker_s', float('nan')):.1f}, "
+            f"benchmark (simulated worker, polling) {result['cpu_bench_s']:.1f}",
             flush=True,
         )
     finally:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ from services.transport.dispatch import (
 from services.transport.factory import make_bus
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
+from services.transport.partitioner import kafka_partition, partition_for
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 WAIT_SECONDS = 60.0
@@ -456,3 +458,10 @@ def test_backoff_grows_and_is_capped(attempts: int, base: float, cap: float) -> 
     assert delays == sorted(delays)
     assert all(0 <= d <= cap for d in delays)
     assert delays[0] == min(base, cap)
+
+
+@given(st.binary(max_size=80), st.integers(min_value=1, max_value=64))
+def test_partitioner_matches_kafkas_default(key: bytes, partitions: int) -> None:
+    expected = (aiokafka_murmur2(key) & 0x7FFFFFFF) % partitions
+    assert kafka_partition(key, partitions) == expected
+    assert partition_for(key, list(range(partitions)), []) == expected

@@ -121,6 +121,11 @@ class KafkaBroker(LocalServer):
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id while it runs."""
+        return self._proc.pid if self._proc is not None and self.running else None
+
     def start(self) -> None:
         """Start the broker and return once it answers metadata requests."""
         if self.running:

@@ -22,12 +22,13 @@ RunRow = Mapping[str, Any]
 
 
 def _first(result: sa.CursorResult[Any]) -> RunRow | None:
-    row = result.mappings().first()
-    return dict(row) if row is not None else None
+    row = result.first()
+    return dict(zip(result.keys(), row, strict=True)) if row is not None else None
 
 
 def _all(result: sa.CursorResult[Any]) -> list[RunRow]:
-    return [dict(row) for row in result.mappings()]
+    keys = result.keys()  # once: a row's own keys() builds a view per call
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 # what orchestration reads of a run (the rest is for showing it)
@@ -152,12 +153,21 @@ def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> N
 
 
 def lock_attempts(conn: Connection, attempt_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+    """What applying a result needs of the attempts it answers."""
+    columns = cancellation_attempts.c
     stmt = (
-        sa.select(cancellation_attempts)
-        .where(cancellation_attempts.c.id.in_(attempt_ids))
+        sa.select(
+            columns.id,
+            columns.flow_run_id,
+            columns.result_id,
+            columns.requested_by,
+            columns.reason,
+            columns.grace_seconds,
+        )
+        .where(columns.id.in_(attempt_ids))
         .with_for_update()
     )
-    return {row["id"]: dict(row) for row in conn.execute(stmt).mappings()}
+    return {row["id"]: dict(row) for row in _all(conn.execute(stmt))}
 
 
 def record_results(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -234,7 +244,7 @@ def infrastructure_of(row: RunRow) -> InfrastructureId | None:
     return _parse_infrastructure(pid) if pid else None
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=32768)
 def _parse_infrastructure(text: str) -> InfrastructureId:
     # ids are frozen, and every state change of a run reads its id again
     return InfrastructureId.parse(text)

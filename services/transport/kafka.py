@@ -43,13 +43,19 @@ from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
 from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
+from services.transport.partitioner import partition_for
 from services.transport.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
-FETCH_MAX_WAIT_MS = 20
+# How long the broker may hold a fetch that finds no records. Data ends the wait at once, so
+# this costs latency only to a partition resumed while a fetch without it is in flight, and
+# an idle consumer polls 1000/wait times a second: at 20 ms a few idle consumers kept the
+# broker busier than the bulk traffic itself.
+FETCH_MAX_WAIT_MS = 100  # ordered subscriptions pause a partition while its batch runs
+CONCURRENT_FETCH_MAX_WAIT_MS = 500  # they pause only when full
 
 
 class KafkaBus(Subscriptions):
@@ -117,13 +123,17 @@ class KafkaBus(Subscriptions):
             acks="all",
             max_request_size=self._max_message_bytes,
             request_timeout_ms=timeout_ms,
+            partitioner=partition_for,
         )
         await self._producer.start()
         per_group = Counter(sub.group for sub in self._subscriptions)
         for sub in self._subscriptions:
             kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
             subscriber = kind(
-                self._new_consumer(self._kafka_group(sub, shared=per_group[sub.group] > 1)),
+                self._new_consumer(
+                    self._kafka_group(sub, shared=per_group[sub.group] > 1),
+                    CONCURRENT_FETCH_MAX_WAIT_MS if sub.concurrent else FETCH_MAX_WAIT_MS,
+                ),
                 sub,
                 self._dispatcher(sub),
                 topic_name=self._topic_name,
@@ -225,7 +235,7 @@ class KafkaBus(Subscriptions):
         group = f"{sub.group}.{'+'.join(sub.topics)}" if shared else sub.group
         return self._prefix + group
 
-    def _new_consumer(self, group: str) -> AIOKafkaConsumer:
+    def _new_consumer(self, group: str, fetch_max_wait_ms: int) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=self._servers,
             client_id=f"{self._client_id}-{group}",
@@ -236,7 +246,7 @@ class KafkaBus(Subscriptions):
             fetch_max_bytes=max(_DEFAULT_FETCH_MAX_BYTES, self._max_message_bytes),
             # A partition paused while its batch runs joins the next fetch request only:
             # a long broker-side wait would hold its next record back that long.
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
 
     async def _ensure_topics(self, topics: Sequence[str]) -> None:

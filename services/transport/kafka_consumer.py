@@ -17,10 +17,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.partitioner import murmur2
 
 from services.transport.base import Assignment, Record, Subscription
 from services.transport.dispatch import Dispatcher
+from services.transport.partitioner import kafka_partition
 
 log = structlog.get_logger(__name__)
 
@@ -216,9 +216,3 @@ class KafkaSubscriber(GroupMember):
             self._consumer.resume(tp)
         except IllegalStateError:
             pass  # no longer ours: the new owner starts from the committed offset
-
-
-def kafka_partition(key: bytes, partitions: int) -> int:
-    """The partition the producer's default partitioner picks for `key` (Java's murmur2)."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
