@@ -465,3 +465,27 @@ def test_partitioner_matches_kafkas_default(key: bytes, partitions: int) -> None
     expected = (aiokafka_murmur2(key) & 0x7FFFFFFF) % partitions
     assert kafka_partition(key, partitions) == expected
     assert partition_for(key, list(range(partitions)), []) == expected
+
+
+async def test_publish_many_keeps_each_keys_order_and_partition(bus: Bus) -> None:
+    """Several record batches per partition: order per key and key -> partition hold."""
+    topic, keys, per_key = unique_topic(), [f"run-{k}" for k in range(7)], 300
+    collector = Collector()
+    bus.subscribe([topic], "ordered", collector)
+    await bus.start()
+    padding = b"." * 1000  # ~2 MB in all: more than one batch per partition
+    await bus.publish_many(
+        [(topic, key, f"{n}:".encode() + padding, ()) for n in range(per_key) for key in keys]
+    )
+    await bus.publish(topic, keys[0], f"{per_key}:".encode())  # the one-message path too
+
+    await collector.wait_for(len(keys) * per_key + 1)
+    order: dict[str, list[int]] = {key: [] for key in keys}
+    partitions: dict[str, set[int]] = {key: set() for key in keys}
+    for record in collector.records:
+        key = (record.key or b"").decode()
+        order[key].append(int(record.value.split(b":")[0]))
+        partitions[key].add(record.partition)
+    assert order[keys[0]] == list(range(per_key + 1))
+    assert all(order[key] == list(range(per_key)) for key in keys[1:])
+    assert all(len(p) == 1 for p in partitions.values()), partitions

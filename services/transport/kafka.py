@@ -34,9 +34,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
+    MessageSizeTooLargeError,
     TopicAlreadyExistsError,
     for_code,
 )
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from schemas.topics import Topics
 from services.transport.base import Subscription
@@ -50,6 +52,8 @@ log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
+BATCH_BYTES = 256 * 1024  # a relay pass of 500 outbox rows fills a batch or two per partition
+
 # How long the broker may hold a fetch that finds no records. Data ends the wait at once, so
 # this costs latency only to a partition resumed while a fetch without it is in flight, and
 # an idle consumer polls 1000/wait times a second: at 20 ms a few idle consumers kept the
@@ -124,6 +128,7 @@ class KafkaBus(Subscriptions):
             max_request_size=self._max_message_bytes,
             request_timeout_ms=timeout_ms,
             partitioner=partition_for,
+            max_batch_size=BATCH_BYTES,
         )
         await self._producer.start()
         per_group = Counter(sub.group for sub in self._subscriptions)
@@ -177,20 +182,62 @@ class KafkaBus(Subscriptions):
     async def publish_many(
         self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
     ) -> None:
-        """Enqueue all in order (the idempotent producer keeps per-partition order), then wait."""
+        """Send all, one record batch per partition in the given order (the idempotent
+        producer keeps each partition's order), then wait for every acknowledgement.
+
+        Batches skip the producer's per-message path: a bulk cancellation publishes three
+        messages per run, and per-message sends cost three times the CPU."""
         producer = self._require_producer()
         async with asyncio.timeout(self._request_timeout * 1.5):
             await self._ensure_topics([topic for topic, *_ in messages])
-            acks = [
-                await producer.send(
-                    self._topic_name(topic), value, key=key.encode(), headers=list(headers)
-                )
-                for topic, key, value, headers in messages
-            ]
+            acks: list[asyncio.Future[object]] = []
+            for (topic, partition), records in (await self._by_partition(messages)).items():
+                acks.extend(await self._send_batches(producer, topic, partition, records))
             outcomes = await asyncio.gather(*acks, return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             raise failures[0]
+
+    async def _by_partition(
+        self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
+    ) -> dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]]:
+        """Messages grouped by the partition the default partitioner gives them, in order."""
+        producer = self._require_producer()
+        partitions: dict[str, list[int]] = {}
+        grouped: dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
+        for topic, key, value, headers in messages:
+            name = self._topic_name(topic)
+            if name not in partitions:
+                partitions[name] = sorted(await producer.partitions_for(name))
+            encoded = key.encode()
+            if _record_size(encoded, value, headers) > self._max_message_bytes:
+                raise MessageSizeTooLargeError(
+                    f"a {len(value)}-byte message for {topic} is over the "
+                    f"{self._max_message_bytes}-byte limit"
+                )
+            partition = partition_for(encoded, partitions[name], ())
+            grouped.setdefault((name, partition), []).append((encoded, value, list(headers)))
+        return grouped
+
+    @staticmethod
+    async def _send_batches(
+        producer: AIOKafkaProducer,
+        topic: str,
+        partition: int,
+        records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+    ) -> list[asyncio.Future[object]]:
+        acks: list[asyncio.Future[object]] = []
+        batch = producer.create_batch()
+        for key, value, headers in records:
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                batch.close()  # closed: no other sender's message can join it
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                # an empty batch takes any one record the size check above let through
+                batch.append(key=key, value=value, timestamp=None, headers=headers)
+        batch.close()
+        acks.append(await producer.send_batch(batch, topic, partition=partition))
+        return acks
 
     def _accepts_subscriptions(self) -> bool:
         return not self._started
@@ -303,3 +350,8 @@ async def _abandon_undelivered(producer: AIOKafkaProducer) -> None:
     if isinstance(task, asyncio.Task):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _record_size(key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]) -> int:
+    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers))
+    return size
