@@ -5,6 +5,7 @@
    answering every request with `cancelled` -> all CANCELLED; runs/s and peak RSS.
 
     .venv/bin/python -m bench.state_bench [--db sqlite|postgres|both] [--runs 10000]
+        [--warmup 1000]
 """
 
 from __future__ import annotations
@@ -155,10 +156,15 @@ def _cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
 
 
 async def bulk(
-    api: httpx.AsyncClient, broker: KafkaBroker, state_pid: int, runs: int
+    api: httpx.AsyncClient, broker: KafkaBroker, state_pid: int, runs: int, warmup: int
 ) -> dict[str, float]:
-    await _create_runs(api, runs, "bulk")
     worker = asyncio.create_task(_fake_worker(broker.bootstrap_servers))
+    if warmup:
+        # the same path once, unmeasured: the broker's JIT and the service's caches warm up
+        await _create_runs(api, warmup, "warmup")
+        await bulk_cancel(api, "warmup")
+        await wait_all_cancelled(api, "warmup", warmup, every=0.1)
+    await _create_runs(api, runs, "bulk")
     # where the two cores go: the state service, the broker, and this process (the simulated
     # worker and the polling client)
     processes = {"state": psutil.Process(state_pid), "bench": psutil.Process()}
@@ -201,7 +207,7 @@ async def run_one(db: str, args: argparse.Namespace, broker: KafkaBroker, work: 
         async with httpx.AsyncClient(base_url=state.api_url, timeout=30) as api:
             lat = await latency(api, broker.bootstrap_servers, args.samples)
             print(f"[{db}] set_state -> CancellationRequested: {fmt(lat)}", flush=True)
-            result = await bulk(api, broker, state.proc.pid, args.runs)
+            result = await bulk(api, broker, state.proc.pid, args.runs, args.warmup)
         peak = await rss.stop()
         print(
             f"[{db}] bulk {result['runs']:.0f} runs: bulk call {result['bulk_call_s']:.2f}s, "
@@ -226,6 +232,9 @@ async def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--warmup", type=int, default=1000, help="runs bulk-cancelled unmeasured first"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cancelbus-bench-") as tmp:
         work = Path(tmp)
