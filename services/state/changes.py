@@ -56,9 +56,7 @@ class Changes:
     def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
         self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))
 
-    def transition(
-        self, row: Mapping[str, Any], previous: State | None, state: State
-    ) -> dict[str, Any]:
+    def transition(self, row: Mapping[str, Any], state: State) -> dict[str, Any]:
         """Record `state` as the run's new state; returns the run's changed columns."""
         run_id: UUID = row["id"]
         self.states.append(
@@ -96,7 +94,7 @@ class Changes:
                 flow_run_id=run_id,
                 event=f"prefect.flow-run.{state.name}",
                 state=state,
-                previous_state_type=previous.type if previous else None,
+                previous_state_type=store.current_type(row),
                 infrastructure=store.infrastructure_of(row),
                 tags=row["tags"],
             )
@@ -107,7 +105,7 @@ class Changes:
     def request_cancellation(
         self,
         run_id: UUID,
-        state: State,
+        state_id: UUID,
         infrastructure: InfrastructureId,
         request: CancelRequest,
         attempt: int,
@@ -120,7 +118,7 @@ class Changes:
             id=uuid7(),
             occurred_at=self.now,
             flow_run_id=run_id,
-            state_id=state.id,
+            state_id=state_id,
             infrastructure=infrastructure,
             grace_seconds=grace,
             attempt=attempt,
@@ -132,7 +130,7 @@ class Changes:
             {
                 "id": message.id,
                 "flow_run_id": run_id,
-                "state_id": state.id,
+                "state_id": state_id,
                 "attempt": attempt,
                 "requested_by": request.requested_by,
                 "reason": request.reason,

@@ -268,21 +268,20 @@ class StateService:
         request: CancelRequest,
         changes: Changes,
     ) -> OrchestrationResult:
-        current = store.current_state(row)
         infrastructure = store.infrastructure_of(row)
         verdict = decide(
-            current.type if current else None,
+            store.current_type(row),
             proposed.type,
             has_infrastructure=infrastructure is not None,
             force=force,
         )
         if verdict.new_type is None:
-            return OrchestrationResult(verdict.status, current, verdict.reason)
+            return OrchestrationResult(verdict.status, store.current_state(row), verdict.reason)
         state = _new_state(proposed, verdict, changes.now)
-        changes.transition(row, current, state)
+        changes.transition(row, state)
         if verdict.request_cancellation:
             assert infrastructure is not None
-            changes.request_cancellation(row["id"], state, infrastructure, request, 1)
+            changes.request_cancellation(row["id"], state.id, infrastructure, request, 1)
         return OrchestrationResult(Status.ACCEPT, state, created=True)
 
     # -- results and timeouts ---------------------------------------------------------------
@@ -352,11 +351,9 @@ class StateService:
             backoff_base_seconds=settings.retry_backoff_seconds,
             backoff_max_seconds=settings.retry_backoff_max_seconds,
         )
-        current = store.current_state(row)
-        assert current is not None
         if effect.cancel:
             state = State(type=StateType.CANCELLED, message=effect.message, timestamp=changes.now)
-            update = changes.transition(row, current, state)
+            update = changes.transition(row, state)
             row.update((k, v) for k, v in update.items() if k != "b_id")
         elif effect.retry_after_seconds is not None:
             infrastructure = store.infrastructure_of(row)
@@ -367,7 +364,7 @@ class StateService:
             )
             changes.request_cancellation(
                 row["id"],
-                current,
+                row["state_id"],
                 infrastructure,
                 request,
                 result.attempt + 1,
@@ -389,20 +386,19 @@ class StateService:
             raise FlowRunNotFound(event.flow_run_id)
         if row["state_type"] != StateType.CANCELLING.value or row["state_id"] != event.state_id:
             return False
-        current = store.current_state(row)
-        assert current is not None
+        cancelling_id = row["state_id"]
         message = (
             f"Forced to CANCELLED: still cancelling after the cancelling timeout of "
             f"{event.timeout_seconds:g} s (since {event.cancelling_since.isoformat()})"
         )
         state = State(type=StateType.CANCELLED, message=message, timestamp=changes.now)
-        changes.transition(row, current, state)
-        attempt = store.last_attempt_number(conn, row["id"], current.id) + 1
+        changes.transition(row, state)
+        attempt = store.last_attempt_number(conn, row["id"], cancelling_id) + 1
         changes.attempts.append(
             {
                 "id": event.id,
                 "flow_run_id": row["id"],
-                "state_id": current.id,
+                "state_id": cancelling_id,
                 "attempt": attempt,
                 "requested_by": "timeout",
                 "reason": message,
@@ -421,7 +417,7 @@ class StateService:
         if infrastructure is not None:
             request = CancelRequest("timeout", "final teardown after the cancelling timeout")
             changes.request_cancellation(
-                row["id"], state, infrastructure, request, 1, final_teardown=True
+                row["id"], state.id, infrastructure, request, 1, final_teardown=True
             )
         changes.flush(conn)
         return True

@@ -226,6 +226,10 @@ def cancelling_runs(conn: Connection) -> list[RunRow]:
     return _all(conn.execute(stmt))
 
 
+def current_type(row: RunRow) -> StateType | None:
+    return StateType(row["state_type"]) if row["state_type"] is not None else None
+
+
 def current_state(row: RunRow) -> State | None:
     if row["state_type"] is None:
         return None
