@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.localinfra import KafkaBroker
+from services.localinfra import kafka as localinfra_kafka
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
@@ -75,6 +76,26 @@ async def test_a_message_survives_a_broker_restart(tmp_path: Path) -> None:
     finally:
         await asyncio.to_thread(broker.close)
     assert (tmp_path / "kafka" / "server.properties").is_file(), "a given data dir is kept"
+
+
+@pytest.mark.kafka
+async def test_a_cluster_id_starting_with_a_dash_still_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one fresh data dir in 64 got such an id, and the storage tool read it as an option
+    dashed = uuid.UUID(bytes=b"\xf8" + uuid.uuid4().bytes[1:])
+    monkeypatch.setattr(localinfra_kafka.uuid, "uuid4", lambda: dashed)
+    broker = KafkaBroker(data_dir=tmp_path / "kafka")
+    await asyncio.to_thread(broker.start)
+    try:
+        meta = (tmp_path / "kafka" / "kraft" / "meta.properties").read_text()
+        assert "cluster.id=-" in meta
+        topic = f"test.localinfra.{uuid.uuid4().hex}"
+        await _create_topic(broker.bootstrap_servers, topic)
+        await _produce(broker.bootstrap_servers, topic, b"run-1", b"formatted")
+        assert await _consume_one(broker.bootstrap_servers, topic) == (b"run-1", b"formatted")
+    finally:
+        await asyncio.to_thread(broker.close)
 
 
 @pytest.mark.postgres

@@ -228,8 +228,8 @@ class KafkaBroker(LocalServer):
             classpath,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            # one argument: an id may start with "-", which would read as an option
+            f"--cluster-id={cluster_id}",
             "-c",
             str(config),
         ]
