@@ -146,8 +146,7 @@ outbox = sa.Table(
     sa.Column("available_at", UtcDateTime, nullable=False),
     sa.Column("published_at", UtcDateTime),
     sa.Index(
-        "ix_outbox_pending",
-        "available_at",
+        "ix_outbox_unsent",
         "seq",
         sqlite_where=sa.text("published_at IS NULL"),
         postgresql_where=sa.text("published_at IS NULL"),
