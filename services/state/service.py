@@ -81,8 +81,8 @@ class OrchestrationResult:
 
 
 class StateService:
-    """The use cases. Each transaction is a plain function of a connection (`_..._in`), run
-    whole on a database thread; the async methods hand it over and announce what it wrote."""
+    """The use cases. Each transaction is a plain function of a connection, handed whole to
+    the database (see db/engine.py); the async methods then announce what it wrote."""
 
     def __init__(
         self,
