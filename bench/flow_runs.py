@@ -1,4 +1,5 @@
-"""The REST calls every benchmark makes: cancel all runs of a tag, wait until all are CANCELLED."""
+"""What every benchmark does: cancel all runs of a tag, wait until all are CANCELLED, and
+answer a cancellation request as a worker would once the process is gone."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import time
 from typing import Any
 
 import httpx
+
+from schemas.infrastructure import InfrastructureKind
+from schemas.messages import CancellationOutcome, CancellationRequested, CancellationResult
+from schemas.states import utcnow
 
 
 async def bulk_cancel(api: httpx.AsyncClient, tag: str) -> dict[str, Any]:
@@ -32,3 +37,20 @@ async def wait_all_cancelled(
         if time.monotonic() > deadline:
             raise TimeoutError(f"not all {count} runs tagged {tag} CANCELLED within {within} s")
         await asyncio.sleep(every)
+
+
+def cancelled(request: bytes, worker: str) -> CancellationResult:
+    """The `cancelled` result for a `CancellationRequested` (its JSON)."""
+    parsed = CancellationRequested.model_validate_json(request)
+    now = utcnow()
+    return CancellationResult(
+        flow_run_id=parsed.flow_run_id,
+        request_id=parsed.id,
+        state_id=parsed.state_id,
+        attempt=parsed.attempt,
+        outcome=CancellationOutcome.CANCELLED,
+        worker=worker,
+        kind=InfrastructureKind.PROCESS,
+        started_at=now,
+        finished_at=now,
+    )

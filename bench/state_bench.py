@@ -15,17 +15,14 @@ import asyncio
 import functools
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.flow_runs import bulk_cancel, wait_all_cancelled
+from bench.flow_runs import bulk_cancel, cancelled, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
-from schemas.infrastructure import InfrastructureKind
-from schemas.messages import CancellationOutcome, CancellationRequested, CancellationResult
 from schemas.topics import Topics
 from services.localinfra import KafkaBroker, PostgresServer
 from services.localinfra.service_process import StateProcess
@@ -78,19 +75,7 @@ async def _fake_worker(bootstrap: str) -> None:
             futures = []
             for messages in batch.values():
                 for m in messages:
-                    request = CancellationRequested.model_validate_json(m.value)
-                    now = datetime.now(UTC)
-                    result = CancellationResult(
-                        flow_run_id=request.flow_run_id,
-                        request_id=request.id,
-                        state_id=request.state_id,
-                        attempt=request.attempt,
-                        outcome=CancellationOutcome.CANCELLED,
-                        worker="bench-worker",
-                        kind=InfrastructureKind.PROCESS,
-                        started_at=now,
-                        finished_at=now,
-                    )
+                    result = cancelled(m.value, "bench-worker")
                     futures.append(
                         await producer.send(
                             Topics.CANCEL_RESULTS,

@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.flow_runs import cancelled
 from schemas.flow_runs import BulkCancel, FlowRunCreate, FlowRunFilterCriteria, StateCreate
-from schemas.infrastructure import InfrastructureKind
-from schemas.messages import CancellationOutcome, CancellationRequested, CancellationResult
-from schemas.states import StateType, utcnow
+from schemas.messages import CancellationResult
+from schemas.states import StateType
 from schemas.topics import Topics
 from services.localinfra import PostgresServer
 from services.state.db.engine import Database, migrate
@@ -50,24 +50,10 @@ async def _relay_all(relay: OutboxRelay) -> None:
 
 
 def _answers(published: list[tuple[str, str, bytes]]) -> list[CancellationResult]:
-    now = utcnow()
     return [
-        CancellationResult(
-            flow_run_id=request.flow_run_id,
-            request_id=request.id,
-            state_id=request.state_id,
-            attempt=request.attempt,
-            outcome=CancellationOutcome.CANCELLED,
-            worker="bench",
-            kind=InfrastructureKind.PROCESS,
-            started_at=now,
-            finished_at=now,
-        )
-        for request in (
-            CancellationRequested.model_validate_json(value)
-            for topic, _, value in published
-            if topic == Topics.CANCEL_REQUESTED
-        )
+        cancelled(value, "bench")
+        for topic, _, value in published
+        if topic == Topics.CANCEL_REQUESTED
     ]
 
 

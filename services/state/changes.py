@@ -6,7 +6,6 @@ change and its events commit or fail as one (the transactional outbox).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,7 +55,7 @@ class Changes:
     def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
         self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))
 
-    def transition(self, row: Mapping[str, Any], state: State) -> dict[str, Any]:
+    def transition(self, row: store.RunRow, state: State) -> dict[str, Any]:
         """Record `state` as the run's new state; returns the run's changed columns."""
         run_id: UUID = row["id"]
         self.states.append(

@@ -302,8 +302,7 @@ class StateService:
     ) -> list[Message]:
         attempts = store.lock_attempts(conn, [r.request_id for r in results])
         runs = {
-            row["id"]: dict(row)
-            for row in store.lock_runs(conn, list({r.flow_run_id for r in results}))
+            row["id"]: row for row in store.lock_runs(conn, list({r.flow_run_id for r in results}))
         }
         recorded: list[dict[str, Any]] = []
         applied: list[Message] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from schemas.states import State, StateType
 from services.state import queries
 from services.state.db.tables import cancellation_attempts, flow_run_states, flow_runs, outbox
 
-RunRow = Mapping[str, Any]
+RunRow = dict[str, Any]  # one row, its columns by name; a fresh dict the caller may change
 
 
 def _first(result: sa.CursorResult[Any]) -> RunRow | None:
@@ -110,13 +110,21 @@ def update_runs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(tuple(row), []).append(row)
-    for columns, same in shapes.items():
-        stmt = (
-            sa.update(flow_runs)
-            .where(flow_runs.c.id == sa.bindparam("b_id"))
-            .values({c: sa.bindparam(c) for c in columns if c != "b_id"})
-        )
-        conn.execute(stmt, same)
+    for same in shapes.values():
+        _update_by_id(conn, flow_runs, same)
+
+
+def _update_by_id(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """One executemany: each row has `b_id` (the primary key) and the same other columns."""
+    if not rows:
+        return
+    (primary,) = table.primary_key.columns
+    stmt = (
+        sa.update(table)
+        .where(primary == sa.bindparam("b_id"))
+        .values({c: sa.bindparam(c) for c in rows[0] if c != "b_id"})
+    )
+    conn.execute(stmt, rows)
 
 
 def insert_states(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -167,20 +175,12 @@ def lock_attempts(conn: Connection, attempt_ids: Sequence[UUID]) -> dict[UUID, d
         .where(columns.id.in_(attempt_ids))
         .with_for_update()
     )
-    return {row["id"]: dict(row) for row in _all(conn.execute(stmt))}
+    return {row["id"]: row for row in _all(conn.execute(stmt))}
 
 
 def record_results(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Store workers' results on their attempts; each dict has `b_id`, the attempt id."""
-    if not rows:
-        return
-    columns = [key for key in rows[0] if key != "b_id"]
-    stmt = (
-        sa.update(cancellation_attempts)
-        .where(cancellation_attempts.c.id == sa.bindparam("b_id"))
-        .values({c: sa.bindparam(c) for c in columns})
-    )
-    conn.execute(stmt, rows)
+    _update_by_id(conn, cancellation_attempts, rows)
 
 
 def attempts_of(conn: Connection, run_id: UUID) -> list[RunRow]:
