@@ -27,10 +27,11 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.databases import bench_database
 from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
-from services.localinfra import KafkaBroker, PostgresServer
+from services.localinfra import KafkaBroker
 from services.localinfra.service_process import ServiceProcess, StateProcess
 from services.worker.process import fingerprint_of
 from services.worker.process_tree import PinnedProcess
@@ -141,47 +142,48 @@ async def run(args: argparse.Namespace, work: Path) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     broker = KafkaBroker(data_dir=work / "kafka")
     await asyncio.to_thread(broker.start)
-    postgres = PostgresServer() if args.db == "postgres" else None
     state: StateProcess | None = None
     worker: ServiceProcess | None = None
     try:
-        if postgres is not None:
-            await asyncio.to_thread(postgres.start)
-            database_url = postgres.create_database("bench")
-        else:
-            database_url = f"sqlite:///{work / 'bench.db'}"
-        scope = f"bench-{uuid.uuid4().hex[:6]}"
-        env = {
-            "CANCELBUS_DATABASE_URL": database_url,
-            "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CANCELBUS_WORKER_SCOPE": scope,
-        }
-        state = StateProcess(env, work / "state.log")
-        state.start()
-        await asyncio.to_thread(state.wait_healthy)
-        worker = ServiceProcess(["worker", "process"], env, work / "worker.log").start()
-        assert worker.proc is not None
-        async with httpx.AsyncClient(base_url=state.api_url, timeout=30) as api:
-            await until(lambda: _worker_alive(api))
-            await asyncio.sleep(2)  # the worker's consumer joins its group
-            runs = Runs(api, scope)
-            gone, cancelled = await latency(runs, args.samples)
-            print(f"[{args.db}] set_state -> process gone: {fmt(gone)}", flush=True)
-            print(f"[{args.db}] set_state -> CANCELLED:    {fmt(cancelled)}", flush=True)
-            result = await burst(runs, args.burst, worker.proc.pid)
-            print(
-                f"[{args.db}] burst of {args.burst}: all gone after {result['gone_s']:.2f}s, "
-                f"all CANCELLED after {result['cancelled_s']:.2f}s; "
-                f"worker peak RSS {result['worker_peak_rss_mb']:.0f} MB",
-                flush=True,
-            )
+        async with bench_database(args.db, work) as database_url:
+            scope = f"bench-{uuid.uuid4().hex[:6]}"
+            env = {
+                "CANCELBUS_DATABASE_URL": database_url,
+                "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "CANCELBUS_WORKER_SCOPE": scope,
+            }
+            try:
+                state = StateProcess(env, work / "state.log")
+                state.start()
+                await asyncio.to_thread(state.wait_healthy)
+                worker = ServiceProcess(["worker", "process"], env, work / "worker.log").start()
+                await _measure(args, state.api_url, worker, scope)
+            finally:
+                for service in (worker, state):
+                    if service is not None:
+                        service.terminate()
     finally:
-        for service in (worker, state):
-            if service is not None:
-                service.terminate()
-        if postgres is not None:
-            await asyncio.to_thread(postgres.stop)
         await asyncio.to_thread(broker.close)
+
+
+async def _measure(
+    args: argparse.Namespace, api_url: str, worker: ServiceProcess, scope: str
+) -> None:
+    assert worker.proc is not None
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
+        await until(lambda: _worker_alive(api))
+        await asyncio.sleep(2)  # the worker's consumer joins its group
+        runs = Runs(api, scope)
+        gone, cancelled = await latency(runs, args.samples)
+        print(f"[{args.db}] set_state -> process gone: {fmt(gone)}", flush=True)
+        print(f"[{args.db}] set_state -> CANCELLED:    {fmt(cancelled)}", flush=True)
+        result = await burst(runs, args.burst, worker.proc.pid)
+        print(
+            f"[{args.db}] burst of {args.burst}: all gone after {result['gone_s']:.2f}s, "
+            f"all CANCELLED after {result['cancelled_s']:.2f}s; "
+            f"worker peak RSS {result['worker_peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
 
 
 async def main() -> None:

@@ -21,10 +21,11 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.databases import bench_database
 from bench.flow_runs import bulk_cancel, cancelled, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.topics import Topics
-from services.localinfra import KafkaBroker, PostgresServer
+from services.localinfra import KafkaBroker
 from services.localinfra.service_process import StateProcess
 
 
@@ -174,42 +175,41 @@ async def bulk(
 
 
 async def run_one(db: str, args: argparse.Namespace, broker: KafkaBroker, work: Path) -> None:
-    postgres = PostgresServer() if db == "postgres" else None
-    if postgres is not None:
-        await asyncio.to_thread(postgres.start)
-        database_url = postgres.create_database("bench")
-    else:
-        database_url = f"sqlite:///{work / 'bench.db'}"
-    env = {
-        "CANCELBUS_DATABASE_URL": database_url,
-        "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-    }
-    state = StateProcess(env, work / f"state-{db}.log").start()
-    try:
-        await asyncio.to_thread(state.wait_healthy)
-        assert state.proc is not None
-        rss = PeakRss(state.proc.pid).start()
-        async with httpx.AsyncClient(base_url=state.api_url, timeout=30) as api:
-            lat = await latency(api, broker.bootstrap_servers, args.samples)
-            print(f"[{db}] set_state -> CancellationRequested: {fmt(lat)}", flush=True)
-            result = await bulk(api, broker, state.proc.pid, args.runs, args.warmup)
-        peak = await rss.stop()
-        print(
-            f"[{db}] bulk {result['runs']:.0f} runs: bulk call {result['bulk_call_s']:.2f}s, "
-            f"all CANCELLED after {result['all_cancelled_s']:.2f}s "
-            f"= {result['runs_per_s']:.0f} runs/s; state service peak RSS {peak / 2**20:.0f} MB",
-            flush=True,
-        )
-        print(
-            f"[{db}]   CPU seconds meanwhile: state service {result['cpu_state_s']:.1f}, "
-            f"broker {result.get('cpu_broker_s', float('nan')):.1f}, "
-            f"benchmark (simulated worker, polling) {result['cpu_bench_s']:.1f}",
-            flush=True,
-        )
-    finally:
-        state.terminate()
-        if postgres is not None:
-            await asyncio.to_thread(postgres.stop)
+    async with bench_database(db, work) as database_url:
+        env = {
+            "CANCELBUS_DATABASE_URL": database_url,
+            "CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        }
+        state = StateProcess(env, work / f"state-{db}.log").start()
+        try:
+            await _measure(db, args, broker, state)
+        finally:
+            state.terminate()
+
+
+async def _measure(
+    db: str, args: argparse.Namespace, broker: KafkaBroker, state: StateProcess
+) -> None:
+    await asyncio.to_thread(state.wait_healthy)
+    assert state.proc is not None
+    rss = PeakRss(state.proc.pid).start()
+    async with httpx.AsyncClient(base_url=state.api_url, timeout=30) as api:
+        lat = await latency(api, broker.bootstrap_servers, args.samples)
+        print(f"[{db}] set_state -> CancellationRequested: {fmt(lat)}", flush=True)
+        result = await bulk(api, broker, state.proc.pid, args.runs, args.warmup)
+    peak = await rss.stop()
+    print(
+        f"[{db}] bulk {result['runs']:.0f} runs: bulk call {result['bulk_call_s']:.2f}s, "
+        f"all CANCELLED after {result['all_cancelled_s']:.2f}s "
+        f"= {result['runs_per_s']:.0f} runs/s; state service peak RSS {peak / 2**20:.0f} MB",
+        flush=True,
+    )
+    print(
+        f"[{db}]   CPU seconds meanwhile: state service {result['cpu_state_s']:.1f}, "
+        f"broker {result.get('cpu_broker_s', float('nan')):.1f}, "
+        f"benchmark (simulated worker, polling) {result['cpu_bench_s']:.1f}",
+        flush=True,
+    )
 
 
 async def main() -> None:

@@ -17,12 +17,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.databases import bench_database
 from bench.flow_runs import cancelled
 from schemas.flow_runs import BulkCancel, FlowRunCreate, FlowRunFilterCriteria, StateCreate
 from schemas.messages import CancellationResult
 from schemas.states import StateType
 from schemas.topics import Topics
-from services.localinfra import PostgresServer
 from services.state.db.engine import Database, migrate
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
@@ -110,17 +110,8 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cancelbus-bench-") as tmp:
         for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-            postgres = PostgresServer() if db == "postgres" else None
-            if postgres is not None:
-                await asyncio.to_thread(postgres.start)
-                url = postgres.create_database("bench")
-            else:
-                url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-            try:
+            async with bench_database(db, Path(tmp)) as url:
                 took = await run_one(url, args.runs)
-            finally:
-                if postgres is not None:
-                    await asyncio.to_thread(postgres.stop)
             total = sum(took.values())
             steps = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in took.items())
             print(f"[{db}] {args.runs} runs: {steps}", flush=True)
