@@ -13,6 +13,7 @@ A plain form has no fingerprint: identity is then checked by the run's marker or
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Self
 from urllib.parse import quote, unquote
@@ -29,8 +30,12 @@ class InfrastructureKind(StrEnum):
 _CANONICAL_PREFIXES = {f"{kind.value}://": kind for kind in InfrastructureKind}
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _enc(part: str) -> str:
-    return quote(part, safe="")
+    # most parts need no escaping, and matching is several times cheaper than quote()
+    return part if _UNRESERVED.fullmatch(part) else quote(part, safe="")
 
 
 class InfrastructureId(BaseModel):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from schemas.ids import uuid_from_int
 
 metadata = sa.MetaData(
     naming_convention={
@@ -23,7 +27,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive).
 
     On SQLite the value is written and read as SQLAlchemy's own DATETIME text
-    (`2026-11-25 18:51:52.123456`), by one C call each way: bulk writes bind hundreds of
+    (`2026-11-25 18:51:52.123456`), by cached C calls: bulk writes bind hundreds of
     thousands of these, and the generic path cost several Python calls apiece.
     """
 
@@ -54,6 +58,9 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return super().result_processor(dialect, coltype)
 
 
+# A transaction stamps most of its rows with the same instant, so the conversions are cached:
+# a hit costs a twentieth of a conversion. Equal instants in other time zones share the text.
+@functools.lru_cache(maxsize=1024)
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -62,8 +69,30 @@ def _sqlite_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+@functools.lru_cache(maxsize=1024)
 def _sqlite_datetime(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+class Uuid(sa.TypeDecorator[UUID]):
+    """UUIDs; on SQLite (32 hex digits) read back without UUID()'s parsing, which cost more
+    than the rest of reading a row's ids."""
+
+    impl = sa.Uuid()
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _sqlite_uuid
+        return super().result_processor(dialect, coltype)
+
+
+def _sqlite_uuid(value: str | None) -> UUID | None:
+    if value is None:
+        return None
+    if len(value) == 32:  # as this type writes them
+        return uuid_from_int(int(value, 16))
+    return UUID(value)
 
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -71,16 +100,16 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 flow_runs = sa.Table(
     "flow_runs",
     metadata,
-    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("id", Uuid, primary_key=True),
     sa.Column("name", sa.String(256), nullable=False),
-    sa.Column("flow_id", sa.Uuid, nullable=False),
-    sa.Column("deployment_id", sa.Uuid),
+    sa.Column("flow_id", Uuid, nullable=False),
+    sa.Column("deployment_id", Uuid),
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("parameters", sa.JSON, nullable=False),
     sa.Column("infrastructure_pid", sa.String(2048)),
     sa.Column("work_pool_name", sa.String(256)),
     sa.Column("work_queue_name", sa.String(256)),
-    sa.Column("state_id", sa.Uuid),
+    sa.Column("state_id", Uuid),
     sa.Column("state_type", sa.String(16)),
     sa.Column("state_name", sa.String(64)),
     sa.Column("state_timestamp", UtcDateTime),
@@ -100,8 +129,8 @@ flow_runs = sa.Table(
 flow_run_states = sa.Table(
     "flow_run_states",
     metadata,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("flow_run_id", sa.Uuid, sa.ForeignKey("flow_runs.id"), nullable=False),
+    sa.Column("id", Uuid, primary_key=True),
+    sa.Column("flow_run_id", Uuid, sa.ForeignKey("flow_runs.id"), nullable=False),
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("timestamp", UtcDateTime, nullable=False),
@@ -114,9 +143,9 @@ cancellation_attempts = sa.Table(
     "cancellation_attempts",
     metadata,
     # the id of the CancellationRequested event this attempt published
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("flow_run_id", sa.Uuid, sa.ForeignKey("flow_runs.id"), nullable=False),
-    sa.Column("state_id", sa.Uuid, nullable=False),
+    sa.Column("id", Uuid, primary_key=True),
+    sa.Column("flow_run_id", Uuid, sa.ForeignKey("flow_runs.id"), nullable=False),
+    sa.Column("state_id", Uuid, nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("requested_by", sa.String(256)),
     sa.Column("reason", sa.Text),
@@ -129,7 +158,7 @@ cancellation_attempts = sa.Table(
     sa.Column("worker", sa.String(256)),
     sa.Column("started_at", UtcDateTime),
     sa.Column("finished_at", UtcDateTime),
-    sa.Column("result_id", sa.Uuid),
+    sa.Column("result_id", Uuid),
     sa.Column("result_at", UtcDateTime),
     sa.Index(None, "flow_run_id", "requested_at"),
 )
@@ -138,7 +167,7 @@ outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
-    sa.Column("message_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("message_id", Uuid, nullable=False, unique=True),
     sa.Column("topic", sa.String(256), nullable=False),
     sa.Column("key", sa.String(256), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
