@@ -33,6 +33,7 @@ from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.localinfra import KafkaBroker
 from services.localinfra.service_process import ServiceProcess, StateProcess
+from services.runner import settle_heap
 from services.worker.process import fingerprint_of
 from services.worker.process_tree import PinnedProcess
 
@@ -197,4 +198,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    settle_heap()  # the measuring process's own collector pauses would count as latency
     asyncio.run(main())

@@ -16,7 +16,7 @@ from services.cli.flow_run import app as flow_run_app
 from services.cli.kafka import app as kafka_app
 from services.cli.run import app as run_app
 from services.cli.worker import app as worker_app
-from services.runner import run
+from services.runner import run, settle_heap
 
 app = typer.Typer(
     name="cancelbus",
@@ -106,6 +106,7 @@ def timeout(verbose: bool = False) -> None:
     except ValidationError as exc:
         typer.echo(f"error: {settings_error(exc)}", err=True)
         raise typer.Exit(2) from None
+    settle_heap()
     asyncio.run(run_timeout_service(settings))
 
 

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from services.runner import settle_heap
+
 app = typer.Typer(help="Run a worker that stops the runs of one infrastructure kind.")
 
 
@@ -30,6 +32,7 @@ def process_worker(
     except ValidationError as exc:
         raise _settings_error(exc) from None
     infrastructure = ProcessInfrastructure(scope or settings.worker_scope)
+    settle_heap()
     asyncio.run(run_worker(settings, infrastructure))
 
 
@@ -57,6 +60,7 @@ def kubernetes_worker(
         typer.echo("error: name the cluster: --scope or CANCELBUS_WORKER_SCOPE", err=True)
         raise typer.Exit(2)
     try:
+        settle_heap()
         asyncio.run(run_kubernetes_worker(settings, kubernetes, cluster))
     except ClusterIdentityError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -92,4 +96,5 @@ def docker_worker(
         finally:
             infrastructure.close()
 
+    settle_heap()
     asyncio.run(main())
