@@ -41,13 +41,14 @@ class Changes:
     runs: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     messages: list[tuple[Message, datetime]] = field(default_factory=list)
+    outbox_rows: list[store.OutboxRow] = field(default_factory=list)  # as written, for the relay
     transitioned: Counter[str] = field(default_factory=Counter)
 
     def flush(self, conn: Connection) -> None:
         store.insert_states(conn, self.states)
         store.update_runs(conn, self.runs)
         store.insert_attempts(conn, self.attempts)
-        store.enqueue(conn, self.messages)
+        self.outbox_rows = store.enqueue(conn, self.messages)
         for state_type, count in self.transitioned.items():
             self.metrics.transitions.labels(state_type).inc(count)
         self.transitioned.clear()

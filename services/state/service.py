@@ -89,7 +89,7 @@ class StateService:
         database: Database,
         settings: OrchestrationSettings,
         metrics: StateMetrics,
-        on_outbox_write: Callable[[], None] = lambda: None,
+        on_outbox_write: Callable[[Sequence[store.OutboxRow]], None] = lambda _rows: None,
         on_commit: Callable[[Sequence[Message]], None] = lambda _messages: None,
     ) -> None:
         self._db = database
@@ -103,8 +103,8 @@ class StateService:
         return Changes(utcnow(), self._settings.default_grace_seconds, self._metrics)
 
     def _committed(self, changes: Changes, consumed: Sequence[Message] = ()) -> None:
-        if changes.messages:
-            self._on_outbox_write()
+        if changes.outbox_rows:
+            self._on_outbox_write(changes.outbox_rows)
         if changes.messages or consumed:
             self._on_commit([*consumed, *(m for m, _ in changes.messages)])
 

@@ -21,6 +21,7 @@ from services.state import queries
 from services.state.db.tables import cancellation_attempts, flow_run_states, flow_runs, outbox
 
 RunRow = dict[str, Any]  # one row, its columns by name; a fresh dict the caller may change
+OutboxRow = dict[str, Any]  # message_id, topic, key, payload, created_at, available_at
 
 
 def _first(result: sa.CursorResult[Any]) -> RunRow | None:
@@ -193,25 +194,22 @@ def _compiled(
     return compiled.string, names, converters
 
 
-def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> None:
-    """Add messages to the outbox in the caller's transaction (message, available_at)."""
-    if not messages:
-        return
-    _insert_many(
-        conn,
-        outbox,
-        [
-            {
-                "message_id": message.id,
-                "topic": message.TOPIC,
-                "key": message.key,
-                "payload": message.model_dump_json(),
-                "created_at": message.occurred_at,
-                "available_at": available_at,
-            }
-            for message, available_at in messages
-        ],
-    )
+def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> list[OutboxRow]:
+    """Add messages to the outbox in the caller's transaction (message, available_at);
+    returns the rows written."""
+    rows = [
+        {
+            "message_id": message.id,
+            "topic": message.TOPIC,
+            "key": message.key,
+            "payload": message.model_dump_json(),
+            "created_at": message.occurred_at,
+            "available_at": available_at,
+        }
+        for message, available_at in messages
+    ]
+    _insert_many(conn, outbox, rows)
+    return rows
 
 
 def lock_attempts(conn: Connection, attempt_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
