@@ -164,11 +164,15 @@ def _execute_many(conn: Connection, many: _Many, rows: Sequence[dict[str, Any]])
     SQLAlchemy's own executemany builds and converts a parameter dict per row; for the
     state service's bulk writes that cost more than the database's work. The statement is
     compiled once per shape and dialect; the column types' own converters are used.
-    PostgreSQL's inserts are the exception: SQLAlchemy sends those as multi-row INSERTs,
-    which beat any executemany.
+    PostgreSQL is the exception: there a statement per row costs the server more than the
+    rest, so inserts go as multi-row INSERTs (see db/engine.py) and updates as one
+    `UPDATE ... FROM unnest(<one array per column>)`.
     """
-    if many.kind == "insert" and conn.dialect.name == "postgresql":
-        conn.execute(many.statement(), rows)
+    if conn.dialect.name == "postgresql":
+        if many.kind == "insert":
+            conn.execute(many.statement(), rows)
+        else:
+            _update_from_arrays(conn, many, rows)
         return
     sql, names, converters = _compiled(many, conn.dialect)
     if len(names) == 1:
@@ -180,6 +184,38 @@ def _execute_many(conn: Connection, many: _Many, rows: Sequence[dict[str, Any]])
         for column, convert in zip(columns, converters, strict=True)
     ]
     conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
+
+
+def _update_from_arrays(conn: Connection, many: _Many, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: one UPDATE for all rows, each column passed as one array."""
+    sql, names, converters = _compiled_update_from_arrays(many, conn.dialect)
+    arrays = [
+        [row[name] for row in rows] if convert is None else [convert(row[name]) for row in rows]
+        for name, convert in zip(names, converters, strict=True)
+    ]
+    conn.exec_driver_sql(sql, tuple(arrays))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_update_from_arrays(
+    many: _Many, dialect: Dialect
+) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
+    table = many.table
+    (primary,) = table.primary_key.columns
+    names = ("b_id", *(c for c in many.columns if c != "b_id"))
+    columns = [primary if name == "b_id" else table.c[name] for name in names]
+    arrays = ", ".join(
+        f"${i}::{column.type.compile(dialect=dialect)}[]" for i, column in enumerate(columns, 1)
+    )
+    quote = dialect.identifier_preparer.quote
+    sets = ", ".join(f"{quote(name)} = given.{quote(name)}" for name in names[1:])
+    sql = (
+        f"UPDATE {quote(table.name)} SET {sets} "
+        f"FROM unnest({arrays}) AS given({', '.join(map(quote, names))}) "
+        f"WHERE {quote(table.name)}.{quote(primary.name)} = given.b_id"
+    )
+    converters = tuple(column.type._cached_bind_processor(dialect) for column in columns)
+    return sql, names, converters
 
 
 @functools.lru_cache(maxsize=256)

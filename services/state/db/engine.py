@@ -65,6 +65,9 @@ class Database:
             self._postgres = create_async_engine(
                 self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
             )
+            # Many rows inserted at once go as multi-row INSERTs (SQLAlchemy's
+            # "insertmanyvalues"), not as one statement per row as asyncpg's executemany does.
+            self._postgres.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
 
     async def write(self, work: Work[T]) -> T:
         """Run `work` in one transaction: committed if it returns, rolled back if it raises.
