@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 
 RETENTION = timedelta(hours=24)
 MAX_HANDED_OVER = 5000  # more rows waiting than this: the relay reads them in batches instead
-RECENT_IDS = 20_000  # message ids published lately, so none goes out twice through both paths
+RECENT_IDS = 2 * MAX_HANDED_OVER  # ids published lately, so none goes out twice by both paths
 
 
 class _RecentIds:
