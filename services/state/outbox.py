@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -82,6 +83,8 @@ class OutboxRelay:
         self._caught_up = False
         self._missed = False  # rows were committed while not caught up: read before handover
         self._recent = _RecentIds(RECENT_IDS)
+        # when to read the outbox even with rows handed over: delayed messages fall due there
+        self._read_by = 0.0  # time.monotonic()
 
     def committed(self, rows: Sequence[OutboxRow]) -> None:
         """Called after a commit that wrote `rows` to the outbox: publishing starts at once."""
@@ -89,7 +92,10 @@ class OutboxRelay:
             if self._caught_up:
                 now = utcnow()
                 for row in rows:
-                    if row["available_at"] <= now and row["message_id"] not in self._recent:
+                    if row["available_at"] > now:  # a retry with backoff: read when due
+                        due_in = (row["available_at"] - now).total_seconds()
+                        self._read_by = min(self._read_by, time.monotonic() + due_in)
+                    elif row["message_id"] not in self._recent:
                         self._fresh[row["message_id"]] = row
                 if len(self._fresh) > MAX_HANDED_OVER:  # falling behind: read them in batches
                     self._fall_behind()
@@ -147,7 +153,7 @@ class OutboxRelay:
     async def publish_due(self) -> int:
         """Publish the rows handed over, or else one batch of due messages in outbox order;
         return how many."""
-        if self._fresh:
+        if self._fresh and self._caught_up and time.monotonic() < self._read_by:
             rows = list(self._fresh.values())
             self._fresh.clear()
             await self._publish(rows)
@@ -155,6 +161,7 @@ class OutboxRelay:
         elif self._db.is_sqlite:
             # one writer: don't hold the database while talking to the bus
             self._missed = False
+            self._read_by = time.monotonic() + self._poll_seconds
             rows = await self._db.read(functools.partial(_due, limit=self._batch, lock=False))
             for row in rows:  # handed over while this read ran: this pass publishes them
                 self._fresh.pop(row["message_id"], None)
@@ -162,6 +169,8 @@ class OutboxRelay:
             await self._publish([r for r in rows if r["message_id"] not in self._recent])
             await self._db.write(functools.partial(_mark_sent, ids=[r["message_id"] for r in rows]))
             self._caught_up = len(rows) < self._batch and not self._missed
+            if not self._caught_up:  # older rows wait unread: the handed-over ones wait too
+                self._fresh.clear()
         else:
             # several state replicas may run: the batch stays locked, so each row goes out
             # through one relay, until it is marked sent

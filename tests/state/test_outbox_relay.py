@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from schemas.flow_runs import FlowRunCreate, StateCreate
-from schemas.states import StateType
+from schemas.states import StateType, utcnow
 from schemas.topics import Topics
 from services.state.db.engine import Database, Work, migrate
+from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import StateService
@@ -52,7 +56,10 @@ class RecordingBus:
 
 
 class Relayed:
-    def __init__(self, service: StateService, relay: OutboxRelay, bus: RecordingBus) -> None:
+    def __init__(
+        self, database: Database, service: StateService, relay: OutboxRelay, bus: RecordingBus
+    ) -> None:
+        self.database = database
         self.service = service
         self.relay = relay
         self.bus = bus
@@ -84,7 +91,7 @@ async def relayed(tmp_path: Path) -> AsyncIterator[Relayed]:
     )
     task = asyncio.create_task(relay.run())
     try:
-        yield Relayed(service, relay, bus)
+        yield Relayed(database, service, relay, bus)
     finally:
         relay.stop()
         await task
@@ -186,3 +193,33 @@ async def test_rows_read_back_and_handed_over_as_well_go_out_once(
         assert await relay.pending() == 0
     finally:
         await database.close()
+
+
+async def test_a_delayed_message_goes_out_when_due_while_commits_keep_coming(
+    relayed: Relayed,
+) -> None:
+    runs = [await relayed.running_run(f"busy-{i}") for i in range(40)]
+    await relayed.until_published(len(runs))
+    delayed = {"id": "a-retry-with-backoff"}
+
+    def enqueue_delayed(conn: Connection) -> None:
+        conn.execute(
+            sa.insert(outbox),
+            [
+                {
+                    "message_id": uuid4(),
+                    "topic": Topics.CANCEL_REQUESTED,
+                    "key": "retried-run",
+                    "payload": json.dumps(delayed),
+                    "created_at": utcnow(),
+                    "available_at": utcnow() + timedelta(seconds=0.2),
+                }
+            ],
+        )
+
+    await relayed.database.write(enqueue_delayed)
+    for run_id in runs:  # a commit, handed over, every 25 ms for a second
+        await relayed.service.set_state(run_id, StateCreate(type=StateType.CANCELLING))
+        await asyncio.sleep(0.025)
+    await relayed.until_published(3 * len(runs) + 1)
+    assert delayed in [payload for _, _, payload in relayed.bus.published]
