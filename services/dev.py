@@ -57,20 +57,20 @@ async def run_dev(
             worker.running(),
             docker_worker.running() if docker_worker else contextlib.nullcontext(),
         ):
-            url = f"http://{settings.host}:{settings.port}"
-            console.print(f"[bold green]cancelbus is ready[/] at {url}  (API: {url}/api)")
-            console.print(f"  database: {settings.database_url}")
-            console.print(f"  bus:      {settings.kafka_bootstrap_servers or 'in-process'}")
-            console.print(f"  worker:   process worker for {worker.runtime.infrastructure.scope}")
-            if docker is not None:
-                console.print(
-                    f"  worker:   docker worker for engine {docker.scope}", soft_wrap=True
-                )
-            console.print(f"  try:      export CANCELBUS_API_URL={url}/api")
             yield
 
+    def ready() -> None:
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(f"[bold green]cancelbus is ready[/] at {url}  (API: {url}/api)")
+        console.print(f"  database: {settings.database_url}")
+        console.print(f"  bus:      {settings.kafka_bootstrap_servers or 'in-process'}")
+        console.print(f"  worker:   process worker for {worker.runtime.infrastructure.scope}")
+        if docker is not None:
+            console.print(f"  worker:   docker worker for engine {docker.scope}", soft_wrap=True)
+        console.print(f"  try:      export CANCELBUS_API_URL={url}/api")
+
     try:
-        await serve_http(state.app(lifespan), settings.host, settings.port)
+        await serve_http(state.app(lifespan), settings.host, settings.port, on_listening=ready)
     finally:
         if docker is not None:
             docker.close()

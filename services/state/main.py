@@ -29,11 +29,13 @@ async def run_state_service(settings: StateSettings) -> None:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
-            log.info(
-                "state_service_ready",
-                api=f"http://{settings.host}:{settings.port}/api",
-                bus=settings.kafka_bootstrap_servers or "in-process",
-            )
             yield
 
-    await serve_http(runtime.app(lifespan), settings.host, settings.port)
+    def ready() -> None:
+        log.info(
+            "state_service_ready",
+            api=f"http://{settings.host}:{settings.port}/api",
+            bus=settings.kafka_bootstrap_servers or "in-process",
+        )
+
+    await serve_http(runtime.app(lifespan), settings.host, settings.port, on_listening=ready)
