@@ -202,23 +202,30 @@ def _earliest_pending(conn: Connection) -> datetime | None:
     return earliest
 
 
+_DUE = (
+    sa.select(outbox.c.message_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+    .where(outbox.c.published_at.is_(None), outbox.c.available_at <= sa.bindparam("now"))
+    .order_by(outbox.c.seq)
+    .limit(sa.bindparam("limit"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+
+
 def _due(conn: Connection, *, limit: int, lock: bool) -> list[OutboxRow]:
-    stmt = (
-        sa.select(outbox.c.message_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
-        .where(outbox.c.published_at.is_(None), outbox.c.available_at <= utcnow())
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
-    if lock:
-        stmt = stmt.with_for_update(skip_locked=True)
-    return [dict(row) for row in conn.execute(stmt).mappings()]
+    params = {"now": utcnow(), "limit": limit}
+    return [dict(row) for row in conn.execute(_DUE_LOCKED if lock else _DUE, params).mappings()]
+
+
+_MARK_SENT = (
+    sa.update(outbox)
+    .where(outbox.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+    .values(published_at=sa.bindparam("now"))
+)
 
 
 def _mark_sent(conn: Connection, ids: Sequence[UUID]) -> None:
     if ids:
-        conn.execute(
-            sa.update(outbox).where(outbox.c.message_id.in_(ids)).values(published_at=utcnow())
-        )
+        conn.execute(_MARK_SENT, {"ids": list(ids), "now": utcnow()})
 
 
 def _purge(conn: Connection) -> None:

@@ -55,24 +55,29 @@ _ORCHESTRATED = [
 ]
 
 
+# The statements every request runs are built once: building one costs more than running it.
+_LOCK_RUN = (
+    sa.select(*_ORCHESTRATED).where(flow_runs.c.id == sa.bindparam("run_id")).with_for_update()
+)
+_LOCK_RUNS = (
+    sa.select(*_ORCHESTRATED)
+    .where(flow_runs.c.id.in_(sa.bindparam("run_ids", expanding=True)))
+    .order_by(flow_runs.c.id)
+    .with_for_update()
+)
+_READ_RUN = sa.select(flow_runs).where(flow_runs.c.id == sa.bindparam("run_id"))
+
+
 def lock_run(conn: Connection, run_id: UUID) -> RunRow | None:
-    stmt = sa.select(*_ORCHESTRATED).where(flow_runs.c.id == run_id).with_for_update()
-    return _first(conn.execute(stmt))
+    return _first(conn.execute(_LOCK_RUN, {"run_id": run_id}))
 
 
 def lock_runs(conn: Connection, run_ids: Sequence[UUID]) -> list[RunRow]:
-    stmt = (
-        sa.select(*_ORCHESTRATED)
-        .where(flow_runs.c.id.in_(run_ids))
-        .order_by(flow_runs.c.id)
-        .with_for_update()
-    )
-    return _all(conn.execute(stmt))
+    return _all(conn.execute(_LOCK_RUNS, {"run_ids": list(run_ids)}))
 
 
 def read_run(conn: Connection, run_id: UUID) -> RunRow | None:
-    stmt = sa.select(flow_runs).where(flow_runs.c.id == run_id)
-    return _first(conn.execute(stmt))
+    return _first(conn.execute(_READ_RUN, {"run_id": run_id}))
 
 
 def filter_runs(conn: Connection, query: FlowRunFilter) -> list[RunRow]:
@@ -248,22 +253,24 @@ def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> l
     return rows
 
 
+_LOCK_ATTEMPTS = (
+    sa.select(
+        cancellation_attempts.c.id,
+        cancellation_attempts.c.flow_run_id,
+        cancellation_attempts.c.result_id,
+        cancellation_attempts.c.requested_by,
+        cancellation_attempts.c.reason,
+        cancellation_attempts.c.grace_seconds,
+    )
+    .where(cancellation_attempts.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+
+
 def lock_attempts(conn: Connection, attempt_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
     """What applying a result needs of the attempts it answers."""
-    columns = cancellation_attempts.c
-    stmt = (
-        sa.select(
-            columns.id,
-            columns.flow_run_id,
-            columns.result_id,
-            columns.requested_by,
-            columns.reason,
-            columns.grace_seconds,
-        )
-        .where(columns.id.in_(attempt_ids))
-        .with_for_update()
-    )
-    return {row["id"]: row for row in _all(conn.execute(stmt))}
+    rows = _all(conn.execute(_LOCK_ATTEMPTS, {"ids": list(attempt_ids)}))
+    return {row["id"]: row for row in rows}
 
 
 def record_results(conn: Connection, rows: list[dict[str, Any]]) -> None:
