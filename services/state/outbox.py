@@ -134,7 +134,11 @@ class OutboxRelay:
             passes += 1
             if passes % 600 == 0:
                 await self.purge()
-            if not self._wake.is_set():
+            if self._wake.is_set():
+                continue
+            if self._caught_up:  # the last read saw when the next delayed message is due
+                await self._sleep(max(self._read_by - time.monotonic(), 0.001))
+            else:
                 await self._sleep(await self._until_next_due())
 
     async def _until_next_due(self) -> float:
@@ -161,8 +165,12 @@ class OutboxRelay:
         elif self._db.is_sqlite:
             # one writer: don't hold the database while talking to the bus
             self._missed = False
+            read = functools.partial(_due_and_next, limit=self._batch)
+            rows, next_due = await self._db.read(read)
             self._read_by = time.monotonic() + self._poll_seconds
-            rows = await self._db.read(functools.partial(_due, limit=self._batch, lock=False))
+            if next_due is not None:
+                due_in = (next_due - utcnow()).total_seconds()
+                self._read_by = min(self._read_by, time.monotonic() + due_in)
             for row in rows:  # handed over while this read ran: this pass publishes them
                 self._fresh.pop(row["message_id"], None)
             # published already (a mark that failed, or handed over before this read)
@@ -175,7 +183,7 @@ class OutboxRelay:
             # several state replicas may run: the batch stays locked, so each row goes out
             # through one relay, until it is marked sent
             async with self._db.transaction() as step:
-                rows = await step(functools.partial(_due, limit=self._batch, lock=True))
+                rows = await step(functools.partial(_due_locked, limit=self._batch))
                 await self._publish(rows)
                 await step(functools.partial(_mark_sent, ids=[r["message_id"] for r in rows]))
         self._metrics.outbox_published.inc(len(rows))
@@ -211,9 +219,22 @@ _DUE = (
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 
 
-def _due(conn: Connection, *, limit: int, lock: bool) -> list[OutboxRow]:
+def _due_locked(conn: Connection, *, limit: int) -> list[OutboxRow]:
+    """One batch of due rows, locked against other relays (PostgreSQL's pass)."""
     params = {"now": utcnow(), "limit": limit}
-    return [dict(row) for row in conn.execute(_DUE_LOCKED if lock else _DUE, params).mappings()]
+    return [dict(row) for row in conn.execute(_DUE_LOCKED, params).mappings()]
+
+
+_NEXT_DELAYED = sa.select(sa.func.min(outbox.c.available_at)).where(
+    outbox.c.published_at.is_(None), outbox.c.available_at > sa.bindparam("now")
+)
+
+
+def _due_and_next(conn: Connection, *, limit: int) -> tuple[list[OutboxRow], datetime | None]:
+    """One batch of due rows, and when the earliest delayed row falls due (SQLite's pass)."""
+    now = utcnow()
+    rows = [dict(row) for row in conn.execute(_DUE, {"now": now, "limit": limit}).mappings()]
+    return rows, conn.execute(_NEXT_DELAYED, {"now": now}).scalar_one_or_none()
 
 
 _MARK_SENT = (
