@@ -3,6 +3,7 @@ with the garbage collector set up for a long-running process."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -15,9 +16,11 @@ T = TypeVar("T")
 YOUNG_COLLECTION_EVERY = 10_000
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
+def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
+    """Run `main` to the end with a settled heap; on asyncio's own loop if not `use_uvloop`
+    (the timeout service and the workers, not yet measured on uvloop)."""
     settle_heap()
-    return uvloop.run(main)
+    return uvloop.run(main) if use_uvloop else asyncio.run(main)
 
 
 def settle_heap() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +15,7 @@ from services.cli.flow_run import app as flow_run_app
 from services.cli.kafka import app as kafka_app
 from services.cli.run import app as run_app
 from services.cli.worker import app as worker_app
-from services.runner import run, settle_heap
+from services.runner import run
 
 app = typer.Typer(
     name="cancelbus",
@@ -106,8 +105,7 @@ def timeout(verbose: bool = False) -> None:
     except ValidationError as exc:
         typer.echo(f"error: {settings_error(exc)}", err=True)
         raise typer.Exit(2) from None
-    settle_heap()
-    asyncio.run(run_timeout_service(settings))
+    run(run_timeout_service(settings), use_uvloop=False)
 
 
 @schemas_app.command("export")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from services.runner import settle_heap
+from services.runner import run
 
 app = typer.Typer(help="Run a worker that stops the runs of one infrastructure kind.")
 
@@ -32,8 +31,7 @@ def process_worker(
     except ValidationError as exc:
         raise _settings_error(exc) from None
     infrastructure = ProcessInfrastructure(scope or settings.worker_scope)
-    settle_heap()
-    asyncio.run(run_worker(settings, infrastructure))
+    run(run_worker(settings, infrastructure), use_uvloop=False)
 
 
 @app.command("kubernetes")
@@ -60,8 +58,7 @@ def kubernetes_worker(
         typer.echo("error: name the cluster: --scope or CANCELBUS_WORKER_SCOPE", err=True)
         raise typer.Exit(2)
     try:
-        settle_heap()
-        asyncio.run(run_kubernetes_worker(settings, kubernetes, cluster))
+        run(run_kubernetes_worker(settings, kubernetes, cluster), use_uvloop=False)
     except ClusterIdentityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -96,5 +93,4 @@ def docker_worker(
         finally:
             infrastructure.close()
 
-    settle_heap()
-    asyncio.run(main())
+    run(main(), use_uvloop=False)

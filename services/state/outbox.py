@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from schemas.states import utcnow
-from services.state.db.engine import Database
+from services.state.db.engine import Database, Work
 from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
 from services.state.store import OutboxRow
@@ -93,8 +93,7 @@ class OutboxRelay:
                 now = utcnow()
                 for row in rows:
                     if row["available_at"] > now:  # a retry with backoff: read when due
-                        due_in = (row["available_at"] - now).total_seconds()
-                        self._read_by = min(self._read_by, time.monotonic() + due_in)
+                        self._read_no_later_than(row["available_at"])
                     elif row["message_id"] not in self._recent:
                         self._fresh[row["message_id"]] = row
                 if len(self._fresh) > MAX_HANDED_OVER:  # falling behind: read them in batches
@@ -102,6 +101,10 @@ class OutboxRelay:
             else:
                 self._missed = True
         self._wake.set()
+
+    def _read_no_later_than(self, due: datetime) -> None:
+        due_in = (due - utcnow()).total_seconds()
+        self._read_by = min(self._read_by, time.monotonic() + due_in)
 
     def _fall_behind(self) -> None:
         self._caught_up = False
@@ -134,21 +137,9 @@ class OutboxRelay:
             passes += 1
             if passes % 600 == 0:
                 await self.purge()
-            if self._wake.is_set():
-                continue
-            if self._caught_up:  # the last read saw when the next delayed message is due
+            if not self._wake.is_set():
+                # until the next poll, or the next delayed message (a retry with backoff) is due
                 await self._sleep(max(self._read_by - time.monotonic(), 0.001))
-            else:
-                await self._sleep(await self._until_next_due())
-
-    async def _until_next_due(self) -> float:
-        """Seconds until the earliest delayed message (a retry with backoff) is due, capped
-        by the poll interval, so a retry goes out on time rather than at the next poll."""
-        earliest = await self._db.read(_earliest_pending)
-        if earliest is None:
-            return self._poll_seconds
-        wait = (earliest - utcnow()).total_seconds()
-        return min(self._poll_seconds, max(wait, 0.001))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -165,12 +156,7 @@ class OutboxRelay:
         elif self._db.is_sqlite:
             # one writer: don't hold the database while talking to the bus
             self._missed = False
-            read = functools.partial(_due_and_next, limit=self._batch)
-            rows, next_due = await self._db.read(read)
-            self._read_by = time.monotonic() + self._poll_seconds
-            if next_due is not None:
-                due_in = (next_due - utcnow()).total_seconds()
-                self._read_by = min(self._read_by, time.monotonic() + due_in)
+            rows = self._read(await self._db.read(self._due_and_next(lock=False)))
             for row in rows:  # handed over while this read ran: this pass publishes them
                 self._fresh.pop(row["message_id"], None)
             # published already (a mark that failed, or handed over before this read)
@@ -183,11 +169,23 @@ class OutboxRelay:
             # several state replicas may run: the batch stays locked, so each row goes out
             # through one relay, until it is marked sent
             async with self._db.transaction() as step:
-                rows = await step(functools.partial(_due_locked, limit=self._batch))
+                rows = self._read(await step(self._due_and_next(lock=True)))
                 await self._publish(rows)
                 await step(functools.partial(_mark_sent, ids=[r["message_id"] for r in rows]))
         self._metrics.outbox_published.inc(len(rows))
         return len(rows)
+
+    def _due_and_next(self, *, lock: bool) -> Work[tuple[list[OutboxRow], datetime | None]]:
+        return functools.partial(_due_and_next, limit=self._batch, lock=lock)
+
+    def _read(self, found: tuple[list[OutboxRow], datetime | None]) -> list[OutboxRow]:
+        """The due rows a read found; the next read is due at the next poll, or sooner when
+        a delayed message falls due."""
+        rows, next_delayed = found
+        self._read_by = time.monotonic() + self._poll_seconds
+        if next_delayed is not None:
+            self._read_no_later_than(next_delayed)
+        return rows
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         if rows:
@@ -204,36 +202,26 @@ class OutboxRelay:
         return await self._db.read(_pending)
 
 
-def _earliest_pending(conn: Connection) -> datetime | None:
-    stmt = sa.select(sa.func.min(outbox.c.available_at)).where(outbox.c.published_at.is_(None))
-    earliest: datetime | None = conn.execute(stmt).scalar_one_or_none()
-    return earliest
-
-
 _DUE = (
     sa.select(outbox.c.message_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
     .where(outbox.c.published_at.is_(None), outbox.c.available_at <= sa.bindparam("now"))
     .order_by(outbox.c.seq)
     .limit(sa.bindparam("limit"))
 )
+# several relays (PostgreSQL replicas): each row goes out through the one that locked it
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
-
-
-def _due_locked(conn: Connection, *, limit: int) -> list[OutboxRow]:
-    """One batch of due rows, locked against other relays (PostgreSQL's pass)."""
-    params = {"now": utcnow(), "limit": limit}
-    return [dict(row) for row in conn.execute(_DUE_LOCKED, params).mappings()]
-
-
 _NEXT_DELAYED = sa.select(sa.func.min(outbox.c.available_at)).where(
     outbox.c.published_at.is_(None), outbox.c.available_at > sa.bindparam("now")
 )
 
 
-def _due_and_next(conn: Connection, *, limit: int) -> tuple[list[OutboxRow], datetime | None]:
-    """One batch of due rows, and when the earliest delayed row falls due (SQLite's pass)."""
+def _due_and_next(
+    conn: Connection, *, limit: int, lock: bool
+) -> tuple[list[OutboxRow], datetime | None]:
+    """One batch of due rows in outbox order, and when the earliest delayed row falls due."""
     now = utcnow()
-    rows = [dict(row) for row in conn.execute(_DUE, {"now": now, "limit": limit}).mappings()]
+    due = conn.execute(_DUE_LOCKED if lock else _DUE, {"now": now, "limit": limit})
+    rows = [dict(row) for row in due.mappings()]
     return rows, conn.execute(_NEXT_DELAYED, {"now": now}).scalar_one_or_none()
 
 

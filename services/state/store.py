@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -155,56 +154,57 @@ class _Many:
     kind: Literal["insert", "update"]
     columns: tuple[str, ...]
 
-    def statement(self) -> sa.Insert | sa.Update:
-        values: dict[str, Any] = {c: sa.bindparam(c) for c in self.columns if c != "b_id"}
-        if self.kind == "insert":
-            return sa.insert(self.table).values(values)
-        (primary,) = self.table.primary_key.columns
-        return sa.update(self.table).where(primary == sa.bindparam("b_id")).values(values)
-
 
 def _execute_many(conn: Connection, many: _Many, rows: Sequence[dict[str, Any]]) -> None:
-    """Hand the rows to the driver as positional tuples, each column converted in one pass.
+    """Hand the rows to the driver at once, each column converted in one pass.
 
     SQLAlchemy's own executemany builds and converts a parameter dict per row; for the
     state service's bulk writes that cost more than the database's work. The statement is
     compiled once per shape and dialect; the column types' own converters are used.
-    PostgreSQL is the exception: there a statement per row costs the server more than the
-    rest, so inserts go as multi-row INSERTs (see db/engine.py) and updates as one
+    On PostgreSQL a statement per row costs the server more than the rest, so inserts go as
+    multi-row INSERTs (SQLAlchemy's, see db/engine.py) and updates as one
     `UPDATE ... FROM unnest(<one array per column>)`.
     """
-    if conn.dialect.name == "postgresql":
-        if many.kind == "insert":
-            conn.execute(many.statement(), rows)
-        else:
-            _update_from_arrays(conn, many, rows)
+    if many.kind == "insert" and conn.dialect.name == "postgresql":
+        conn.execute(_statement(many), rows)
         return
     sql, names, converters = _compiled(many, conn.dialect)
-    if len(names) == 1:
-        columns: Iterable[Sequence[Any]] = [[row[names[0]] for row in rows]]
-    else:
-        columns = zip(*map(operator.itemgetter(*names), rows), strict=True)
-    converted = [
-        list(map(convert, column)) if convert is not None else column
-        for column, convert in zip(columns, converters, strict=True)
-    ]
-    conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
-
-
-def _update_from_arrays(conn: Connection, many: _Many, rows: Sequence[dict[str, Any]]) -> None:
-    """PostgreSQL: one UPDATE for all rows, each column passed as one array."""
-    sql, names, converters = _compiled_update_from_arrays(many, conn.dialect)
-    arrays = [
+    columns = [
         [row[name] for row in rows] if convert is None else [convert(row[name]) for row in rows]
         for name, convert in zip(names, converters, strict=True)
     ]
-    conn.exec_driver_sql(sql, tuple(arrays))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(sql, tuple(columns))  # one array per column
+    else:
+        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))  # one tuple per row
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled_update_from_arrays(
-    many: _Many, dialect: Dialect
-) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
+Converters = tuple[Callable[[Any], Any] | None, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(many: _Many) -> sa.Insert | sa.Update:
+    values: dict[str, Any] = {c: sa.bindparam(c) for c in many.columns if c != "b_id"}
+    if many.kind == "insert":
+        return sa.insert(many.table).values(values)
+    (primary,) = many.table.primary_key.columns
+    return sa.update(many.table).where(primary == sa.bindparam("b_id")).values(values)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], Converters]:
+    """The SQL, the order of its parameters and their converters."""
+    if many.kind == "update" and dialect.name == "postgresql":
+        return _update_from_arrays(many, dialect)
+    compiled = _statement(many).compile(dialect=dialect)
+    assert compiled.positiontup is not None, "a positional driver (sqlite3, asyncpg)"
+    names = tuple(compiled.positiontup)
+    binds = compiled.binds
+    converters = tuple(binds[name].type._cached_bind_processor(dialect) for name in names)
+    return compiled.string, names, converters
+
+
+def _update_from_arrays(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], Converters]:
     table = many.table
     (primary,) = table.primary_key.columns
     names = ("b_id", *(c for c in many.columns if c != "b_id"))
@@ -221,18 +221,6 @@ def _compiled_update_from_arrays(
     )
     converters = tuple(column.type._cached_bind_processor(dialect) for column in columns)
     return sql, names, converters
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(
-    many: _Many, dialect: Dialect
-) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
-    compiled = many.statement().compile(dialect=dialect)
-    assert compiled.positiontup is not None, "a positional driver (sqlite3, asyncpg)"
-    names = tuple(compiled.positiontup)
-    binds = compiled.binds
-    converters = tuple(binds[name].type._cached_bind_processor(dialect) for name in names)
-    return compiled.string, names, converters
 
 
 def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> list[OutboxRow]:
