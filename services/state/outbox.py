@@ -30,7 +30,7 @@ from schemas.states import utcnow
 from services.state.db.engine import Database, Work
 from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
-from services.state.store import OutboxRow
+from services.state.store import DIALECTS, OutboxRow, one_of
 from services.transport import Bus
 
 log = structlog.get_logger(__name__)
@@ -225,16 +225,17 @@ def _due_and_next(
     return rows, conn.execute(_NEXT_DELAYED, {"now": now}).scalar_one_or_none()
 
 
-_MARK_SENT = (
-    sa.update(outbox)
-    .where(outbox.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+_MARK_SENT = {
+    dialect: sa.update(outbox)
+    .where(one_of(outbox.c.message_id, "ids", dialect))
     .values(published_at=sa.bindparam("now"))
-)
+    for dialect in DIALECTS
+}
 
 
 def _mark_sent(conn: Connection, ids: Sequence[UUID]) -> None:
     if ids:
-        conn.execute(_MARK_SENT, {"ids": list(ids), "now": utcnow()})
+        conn.execute(_MARK_SENT[conn.dialect.name], {"ids": list(ids), "now": utcnow()})
 
 
 def _purge(conn: Connection) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 
 from schemas.flow_runs import FlowRun, FlowRunFilter, FlowRunFilterCriteria
@@ -54,16 +55,28 @@ _ORCHESTRATED = [
 ]
 
 
+def one_of(column: sa.Column[Any], name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """`column IN (<the values of parameter name>)`. On PostgreSQL it is `column = ANY($1)`,
+    one array parameter, so the statement's text, and the server's preparation of it, is the
+    same for any number of values; an IN list is a new statement for every length."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+DIALECTS = ("sqlite", "postgresql")
+
 # The statements every request runs are built once: building one costs more than running it.
 _LOCK_RUN = (
     sa.select(*_ORCHESTRATED).where(flow_runs.c.id == sa.bindparam("run_id")).with_for_update()
 )
-_LOCK_RUNS = (
-    sa.select(*_ORCHESTRATED)
-    .where(flow_runs.c.id.in_(sa.bindparam("run_ids", expanding=True)))
+_LOCK_RUNS = {
+    dialect: sa.select(*_ORCHESTRATED)
+    .where(one_of(flow_runs.c.id, "run_ids", dialect))
     .order_by(flow_runs.c.id)
     .with_for_update()
-)
+    for dialect in DIALECTS
+}
 _READ_RUN = sa.select(flow_runs).where(flow_runs.c.id == sa.bindparam("run_id"))
 
 
@@ -72,7 +85,7 @@ def lock_run(conn: Connection, run_id: UUID) -> RunRow | None:
 
 
 def lock_runs(conn: Connection, run_ids: Sequence[UUID]) -> list[RunRow]:
-    return _all(conn.execute(_LOCK_RUNS, {"run_ids": list(run_ids)}))
+    return _all(conn.execute(_LOCK_RUNS[conn.dialect.name], {"run_ids": list(run_ids)}))
 
 
 def read_run(conn: Connection, run_id: UUID) -> RunRow | None:
@@ -161,19 +174,19 @@ def _execute_many(conn: Connection, many: _Many, rows: Sequence[dict[str, Any]])
     SQLAlchemy's own executemany builds and converts a parameter dict per row; for the
     state service's bulk writes that cost more than the database's work. The statement is
     compiled once per shape and dialect; the column types' own converters are used.
-    On PostgreSQL a statement per row costs the server more than the rest, so inserts go as
-    multi-row INSERTs (SQLAlchemy's, see db/engine.py) and updates as one
-    `UPDATE ... FROM unnest(<one array per column>)`.
+    On PostgreSQL a statement per row costs the server more than the rest, and a multi-row
+    INSERT is a new statement to prepare for every number of rows (and a large one to keep
+    in the driver's cache); so rows go as one array per column, `INSERT ... SELECT * FROM
+    unnest(<arrays>)` and `UPDATE ... FROM unnest(...)`, one prepared statement per shape.
+    A single row goes as the plain statement, which the server runs sooner.
     """
-    if many.kind == "insert" and conn.dialect.name == "postgresql":
-        conn.execute(_statement(many), rows)
-        return
-    sql, names, converters = _compiled(many, conn.dialect)
+    arrays = conn.dialect.name == "postgresql" and len(rows) > 1
+    sql, names, converters = _compiled(many, conn.dialect, arrays)
     columns = [
         [row[name] for row in rows] if convert is None else [convert(row[name]) for row in rows]
         for name, convert in zip(names, converters, strict=True)
     ]
-    if conn.dialect.name == "postgresql":
+    if arrays:
         conn.exec_driver_sql(sql, tuple(columns))  # one array per column
     else:
         conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))  # one tuple per row
@@ -192,10 +205,12 @@ def _statement(many: _Many) -> sa.Insert | sa.Update:
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], Converters]:
+def _compiled(
+    many: _Many, dialect: Dialect, arrays: bool
+) -> tuple[str, tuple[str, ...], Converters]:
     """The SQL, the order of its parameters and their converters."""
-    if many.kind == "update" and dialect.name == "postgresql":
-        return _update_from_arrays(many, dialect)
+    if arrays:
+        return _from_arrays(many, dialect)
     compiled = _statement(many).compile(dialect=dialect)
     assert compiled.positiontup is not None, "a positional driver (sqlite3, asyncpg)"
     names = tuple(compiled.positiontup)
@@ -204,21 +219,29 @@ def _compiled(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], Conv
     return compiled.string, names, converters
 
 
-def _update_from_arrays(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], Converters]:
+def _from_arrays(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], Converters]:
     table = many.table
+    quote = dialect.identifier_preparer.quote
     (primary,) = table.primary_key.columns
-    names = ("b_id", *(c for c in many.columns if c != "b_id"))
-    columns = [primary if name == "b_id" else table.c[name] for name in names]
+    if many.kind == "insert":
+        names = many.columns
+        columns = [table.c[name] for name in names]
+    else:
+        names = ("b_id", *(c for c in many.columns if c != "b_id"))
+        columns = [primary if name == "b_id" else table.c[name] for name in names]
     arrays = ", ".join(
         f"${i}::{column.type.compile(dialect=dialect)}[]" for i, column in enumerate(columns, 1)
     )
-    quote = dialect.identifier_preparer.quote
-    sets = ", ".join(f"{quote(name)} = given.{quote(name)}" for name in names[1:])
-    sql = (
-        f"UPDATE {quote(table.name)} SET {sets} "
-        f"FROM unnest({arrays}) AS given({', '.join(map(quote, names))}) "
-        f"WHERE {quote(table.name)}.{quote(primary.name)} = given.b_id"
-    )
+    listed = ", ".join(map(quote, names))
+    given = f"unnest({arrays}) AS given({listed})"
+    if many.kind == "insert":
+        sql = f"INSERT INTO {quote(table.name)} ({listed}) SELECT * FROM {given}"
+    else:
+        sets = ", ".join(f"{quote(name)} = given.{quote(name)}" for name in names[1:])
+        sql = (
+            f"UPDATE {quote(table.name)} SET {sets} FROM {given} "
+            f"WHERE {quote(table.name)}.{quote(primary.name)} = given.b_id"
+        )
     converters = tuple(column.type._cached_bind_processor(dialect) for column in columns)
     return sql, names, converters
 
@@ -241,8 +264,8 @@ def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> l
     return rows
 
 
-_LOCK_ATTEMPTS = (
-    sa.select(
+_LOCK_ATTEMPTS = {
+    dialect: sa.select(
         cancellation_attempts.c.id,
         cancellation_attempts.c.flow_run_id,
         cancellation_attempts.c.result_id,
@@ -250,14 +273,15 @@ _LOCK_ATTEMPTS = (
         cancellation_attempts.c.reason,
         cancellation_attempts.c.grace_seconds,
     )
-    .where(cancellation_attempts.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .where(one_of(cancellation_attempts.c.id, "ids", dialect))
     .with_for_update()
-)
+    for dialect in DIALECTS
+}
 
 
 def lock_attempts(conn: Connection, attempt_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
     """What applying a result needs of the attempts it answers."""
-    rows = _all(conn.execute(_LOCK_ATTEMPTS, {"ids": list(attempt_ids)}))
+    rows = _all(conn.execute(_LOCK_ATTEMPTS[conn.dialect.name], {"ids": list(attempt_ids)}))
     return {row["id"]: row for row in rows}
 
 

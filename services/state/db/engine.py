@@ -23,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -62,12 +63,8 @@ class Database:
             event.listen(self._sqlite, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="cancelbus-sqlite")
         else:
-            self._postgres = create_async_engine(
-                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
-            )
-            # Many rows inserted at once go as multi-row INSERTs (SQLAlchemy's
-            # "insertmanyvalues"), not as one statement per row as asyncpg's executemany does.
-            self._postgres.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
+            self._postgres = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            event.listen(self._postgres.sync_engine, "checkout", _closed_by_server)
 
     async def write(self, work: Work[T]) -> T:
         """Run `work` in one transaction: committed if it returns, rolled back if it raises.
@@ -116,6 +113,14 @@ def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
 def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.connect() as conn:
         return work(conn)
+
+
+def _closed_by_server(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, an administrator) is replaced
+    before use. This asks the driver, which saw the socket close; a ping instead (SQLAlchemy's
+    pool_pre_ping) is a server round trip before every transaction."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("PostgreSQL closed the connection")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
