@@ -52,7 +52,12 @@ class StateSettings(OrchestrationSettings):
     outbox_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often the relay looks for due messages unprompted"
     )
-    outbox_batch: int = Field(default=500, ge=1, le=10000)
+    outbox_batch: int = Field(
+        default=2000,
+        ge=1,
+        le=10000,
+        description="rows the relay reads at once; smaller batches fall behind a bulk cancel",
+    )
     max_message_bytes: int = Field(
         default=1024 * 1024, gt=0, description="larger consumed messages are dead-lettered"
     )
