@@ -52,7 +52,7 @@ log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
-BATCH_BYTES = 256 * 1024  # a relay pass of 500 outbox rows fills a batch or two per partition
+BATCH_BYTES = 256 * 1024  # a relay pass of 2,000 outbox rows fills a few batches per partition
 
 # How long the broker may hold a fetch that finds no records. Data ends the wait at once; the
 # wait costs latency only to a partition resumed while a fetch without it is in flight, and
