@@ -202,17 +202,24 @@ class OutboxRelay:
         return await self._db.read(_pending)
 
 
+_NEXT_DELAYED = sa.select(sa.func.min(outbox.c.available_at)).where(
+    outbox.c.published_at.is_(None), outbox.c.available_at > sa.bindparam("now")
+)
+# Due rows, each also carrying when the earliest delayed row falls due: one round trip.
 _DUE = (
-    sa.select(outbox.c.message_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+    sa.select(
+        outbox.c.message_id,
+        outbox.c.topic,
+        outbox.c.key,
+        outbox.c.payload,
+        _NEXT_DELAYED.scalar_subquery().label("next_delayed"),
+    )
     .where(outbox.c.published_at.is_(None), outbox.c.available_at <= sa.bindparam("now"))
     .order_by(outbox.c.seq)
     .limit(sa.bindparam("limit"))
 )
 # several relays (PostgreSQL replicas): each row goes out through the one that locked it
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
-_NEXT_DELAYED = sa.select(sa.func.min(outbox.c.available_at)).where(
-    outbox.c.published_at.is_(None), outbox.c.available_at > sa.bindparam("now")
-)
+_DUE_LOCKED = _DUE.with_for_update(of=outbox, skip_locked=True)
 
 
 def _due_and_next(
@@ -222,7 +229,12 @@ def _due_and_next(
     now = utcnow()
     due = conn.execute(_DUE_LOCKED if lock else _DUE, {"now": now, "limit": limit})
     rows = [dict(row) for row in due.mappings()]
-    return rows, conn.execute(_NEXT_DELAYED, {"now": now}).scalar_one_or_none()
+    if not rows:
+        return rows, conn.execute(_NEXT_DELAYED, {"now": now}).scalar_one_or_none()
+    next_delayed = rows[0]["next_delayed"]
+    for row in rows:
+        del row["next_delayed"]
+    return rows, next_delayed
 
 
 _MARK_SENT = {
