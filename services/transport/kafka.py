@@ -133,6 +133,9 @@ class KafkaBus(Subscriptions):
             max_batch_size=BATCH_BYTES,
         )
         await self._producer.start()
+        # where each topic's partitions lead, known now rather than at the first publish
+        for topic in self._topics:
+            await self._producer.partitions_for(self._topic_name(topic))
         per_group = Counter(sub.group for sub in self._subscriptions)
         for sub in self._subscriptions:
             kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber

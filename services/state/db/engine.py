@@ -63,7 +63,11 @@ class Database:
             event.listen(self._sqlite, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="cancelbus-sqlite")
         else:
-            self._postgres = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            # last in, first out: the few connections in steady use have their statements
+            # prepared; the rest stay idle instead of each preparing everything in turn
+            self._postgres = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, pool_use_lifo=True
+            )
             event.listen(self._postgres.sync_engine, "checkout", _closed_by_server)
 
     async def write(self, work: Work[T]) -> T:
