@@ -117,8 +117,8 @@ async def latency(
     api: httpx.AsyncClient, bootstrap: str, samples: int, warmup: int
 ) -> dict[str, float]:
     """set_state -> CancellationRequested for `samples` runs one after another, after
-    `warmup` unmeasured ones (a fresh service prepares its statements on each pooled
-    connection and opens its producer's batches then; those first requests are shown apart).
+    `warmup` unmeasured ones: a fresh service compiles and prepares its statements and fills
+    its caches on the first requests. Those are shown apart, the first five one by one.
     """
     arrivals: dict[str, float] = {}
     ready = asyncio.Event()
