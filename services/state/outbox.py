@@ -68,7 +68,7 @@ class OutboxRelay:
         metrics: StateMetrics,
         *,
         poll_seconds: float = 1.0,
-        batch: int = 500,
+        batch: int = 2000,
     ) -> None:
         self._db = database
         self._bus = bus

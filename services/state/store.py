@@ -230,7 +230,8 @@ def _from_arrays(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], C
         names = ("b_id", *(c for c in many.columns if c != "b_id"))
         columns = [primary if name == "b_id" else table.c[name] for name in names]
     arrays = ", ".join(
-        f"${i}::{column.type.compile(dialect=dialect)}[]" for i, column in enumerate(columns, 1)
+        f"${i}::{_unbounded(column.type).compile(dialect=dialect)}[]"
+        for i, column in enumerate(columns, 1)
     )
     listed = ", ".join(map(quote, names))
     given = f"unnest({arrays}) AS given({listed})"
@@ -244,6 +245,12 @@ def _from_arrays(many: _Many, dialect: Dialect) -> tuple[str, tuple[str, ...], C
         )
     converters = tuple(column.type._cached_bind_processor(dialect) for column in columns)
     return sql, names, converters
+
+
+def _unbounded(type_: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    """The array's element type without a length: a cast to `VARCHAR(64)` cuts a longer value
+    short without a word, where the column itself refuses it."""
+    return sa.String() if isinstance(type_, sa.String) else type_
 
 
 def enqueue(conn: Connection, messages: Sequence[tuple[Message, datetime]]) -> list[OutboxRow]:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from schemas.flow_runs import FlowRunCreate, StateCreate
-from schemas.states import StateType
+from schemas.ids import uuid7
+from schemas.states import StateType, utcnow
+from services.state import store
 from services.state.db.engine import Database, migrate
 from services.state.metrics import StateMetrics
 from services.state.service import StateService
 from tests.state.conftest import fast_settings
 
-_OTHERS = "pid <> pg_backend_pid() AND datname = current_database()"
+_OTHERS = (
+    "pid <> pg_backend_pid() AND datname = current_database() AND backend_type = 'client backend'"
+)
 
 
 async def test_connections_postgres_closed_are_replaced_before_use(postgres_url: str) -> None:
@@ -53,3 +59,36 @@ async def _until_gone(admin: Database) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("PostgreSQL did not end the connections")
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+async def test_a_value_too_long_for_its_column_is_refused_however_many_rows(
+    postgres_url: str, rows: int
+) -> None:
+    """Several rows go to PostgreSQL as arrays; their casts must not cut a value short."""
+    database = Database(postgres_url)
+    await migrate(database)
+    service = StateService(database, fast_settings(postgres_url), StateMetrics())
+    try:
+        run = await service.create_flow_run(FlowRunCreate(name="nightly-etl"))
+        states = [
+            {
+                "id": uuid7(),
+                "flow_run_id": run.id,
+                "type": "RUNNING",
+                "name": "x" * 80,  # the column holds 64
+                "timestamp": utcnow(),
+                "message": None,
+                "state_details": {},
+            }
+            for _ in range(rows)
+        ]
+
+        def write(conn: Connection) -> None:
+            store.insert_states(conn, states)
+
+        with pytest.raises(sa.exc.DBAPIError, match="too long"):
+            await database.write(write)
+        assert await service.states(run.id) == []
+    finally:
+        await database.close()
