@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +27,9 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+# a pooled PostgreSQL connection idle this long is pinged before use
+IDLE_CHECK_SECONDS = 5.0
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -51,7 +55,7 @@ def database_url(url: str) -> str:
 class Database:
     """Runs transactions, each a function of a connection, on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, idle_check_seconds: float = IDLE_CHECK_SECONDS) -> None:
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sqlite: Engine | None = None
@@ -68,7 +72,9 @@ class Database:
             self._postgres = create_async_engine(
                 self.url, pool_size=10, max_overflow=10, pool_use_lifo=True
             )
-            event.listen(self._postgres.sync_engine, "checkout", _closed_by_server)
+            pool_events = self._postgres.sync_engine.pool
+            event.listen(pool_events, "checkin", _note_idle)
+            event.listen(pool_events, "checkout", functools.partial(_check, idle_check_seconds))
 
     async def write(self, work: Work[T]) -> T:
         """Run `work` in one transaction: committed if it returns, rolled back if it raises.
@@ -119,12 +125,28 @@ def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
         return work(conn)
 
 
-def _closed_by_server(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
-    """A pooled connection the server has closed (a restart, an administrator) is replaced
-    before use. This asks the driver, which saw the socket close; a ping instead (SQLAlchemy's
-    pool_pre_ping) is a server round trip before every transaction."""
+def _note_idle(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check(
+    idle_check_seconds: float, dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any
+) -> None:
+    """Replace a pooled connection that is gone before it is used.
+
+    One the server closed (a restart, an administrator) the driver has seen close. One that
+    sat idle may have been cut without a word (a proxy's or NAT's idle timeout): that one is
+    pinged first. A connection in steady use is not: a ping before every transaction
+    (SQLAlchemy's pool_pre_ping) is three round trips.
+    """
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("PostgreSQL closed the connection")
+    idle_since = record.info.get("idle_since")
+    if idle_since is not None and time.monotonic() - idle_since > idle_check_seconds:
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(f"idle connection unusable: {exc}") from exc
 
 
 def _ensure_sqlite_dir(url: str) -> None:
