@@ -46,7 +46,7 @@ class StateCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: StateType
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=64)  # the column's width
     message: str | None = None
     state_details: dict[str, Any] = Field(default_factory=dict)
     data: Any = None
@@ -61,16 +61,16 @@ class FlowRunCreate(BaseModel):
     state: StateCreate | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
-    infrastructure_pid: str | None = None
-    work_pool_name: str | None = None
-    work_queue_name: str | None = None
+    infrastructure_pid: str | None = Field(default=None, max_length=2048)
+    work_pool_name: str | None = Field(default=None, max_length=256)
+    work_queue_name: str | None = Field(default=None, max_length=256)
 
 
 class FlowRunUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, max_length=256)
-    infrastructure_pid: str | None = None
+    infrastructure_pid: str | None = Field(default=None, max_length=2048)
     tags: list[str] | None = None
     parameters: dict[str, Any] | None = None
     # accepted for Prefect compatibility, not used by cancelbus

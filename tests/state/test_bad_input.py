@@ -17,6 +17,7 @@ from schemas.messages import (
     CancellationTimedOut,
     Message,
 )
+from schemas.states import StateType
 from schemas.topics import Topics
 from services.transport import Record
 from tests.state.conftest import StateHarness
@@ -137,6 +138,26 @@ async def test_invalid_api_bodies_get_422_with_the_reason(state: StateHarness) -
     assert "not an infrastructure id" in bad_pid.json()["detail"]
     assert bad_filter.status_code == 422
     assert "limit" in json.dumps(bad_filter.json()["detail"])
+
+
+async def test_values_longer_than_stored_get_422_not_a_server_error(
+    state: StateHarness,
+) -> None:
+    run = await state.running_run()
+
+    long_state_name = await state.api.post(
+        f"/api/flow_runs/{run.id}/set_state",
+        json={"state": {"type": "CANCELLING", "name": "x" * 65}},
+    )
+    long_pool = await state.api.post(
+        "/api/flow_runs/", json={"name": "etl", "work_pool_name": "p" * 257}
+    )
+
+    assert long_state_name.status_code == 422
+    assert "name" in json.dumps(long_state_name.json()["detail"])
+    assert long_pool.status_code == 422
+    assert "work_pool_name" in json.dumps(long_pool.json()["detail"])
+    assert (await state.runtime.service.read_flow_run(run.id)).state_type is StateType.RUNNING
 
 
 async def test_unknown_run_is_404(state: StateHarness) -> None:
