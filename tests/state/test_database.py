@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -73,7 +74,7 @@ async def test_a_value_too_long_for_its_column_is_refused_however_many_rows(
     service = StateService(database, fast_settings(postgres_url), StateMetrics())
     try:
         run = await service.create_flow_run(FlowRunCreate(name="nightly-etl"))
-        states = [
+        states: list[dict[str, Any]] = [
             {
                 "id": uuid7(),
                 "flow_run_id": run.id,
@@ -102,7 +103,8 @@ class SilentCut:
 
     def __init__(self, host: str, port: int) -> None:
         self._upstream = (host, port)
-        self._cut = False
+        self._open: set[asyncio.StreamWriter] = set()  # by their client side
+        self._cut: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -112,8 +114,8 @@ class SilentCut:
         return port
 
     def cut(self) -> None:
-        """Drop the connections open now; new ones pass again."""
-        self._cut = True
+        """Drop the connections open now; new ones pass."""
+        self._cut |= self._open
 
     async def close(self) -> None:
         assert self._server is not None
@@ -123,11 +125,11 @@ class SilentCut:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        self._cut = False
         up_r, up_w = await asyncio.open_connection(*self._upstream)
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._open.add(client_w)
         try:
             await asyncio.gather(self._to_server(client_r, client_w, up_w), _pipe(up_r, client_w))
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -135,6 +137,7 @@ class SilentCut:
         finally:
             up_w.close()
             self._tasks.discard(task)
+            self._open.discard(client_w)
 
     async def _to_server(
         self,
@@ -143,7 +146,7 @@ class SilentCut:
         up_w: asyncio.StreamWriter,
     ) -> None:
         while data := await client_r.read(65536):
-            if self._cut:  # the first word after the cut: reset, with no FIN before it
+            if client_w in self._cut:  # the first word after the cut: reset, no FIN before
                 up_w.close()
                 sock = client_w.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
