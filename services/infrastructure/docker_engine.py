@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -23,8 +22,6 @@ import docker
 import structlog
 from docker.errors import DockerException, NotFound
 from pydantic import BaseModel, Field
-from pydantic.fields import FieldInfo
-from pydantic_settings import PydanticBaseSettingsSource
 
 from services.infrastructure.errors import InfrastructureError
 
@@ -49,20 +46,6 @@ class DockerConnection(BaseModel):
     threads: int = Field(
         default=128, ge=1, le=4096, description="Docker API calls in flight at once"
     )
-
-
-class DockerHostVariable(PydanticBaseSettingsSource):
-    """Docker's own `DOCKER_HOST` as `docker.host`, for a settings class with a `docker` section.
-
-    Place it after the environment source: CANCELBUS_DOCKER_HOST wins over it.
-    """
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        host = os.environ.get("DOCKER_HOST")
-        return {"docker": {"host": host}} if host else {}
 
 
 class DockerEngine:

@@ -7,12 +7,30 @@ CANCELBUS_DOCKER_HOST.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from services.infrastructure.docker_engine import DockerHostVariable
+
+class DockerHostVariable(PydanticBaseSettingsSource):
+    """Docker's own `DOCKER_HOST` as `docker.host`, for a settings class with a `docker` section.
+
+    Place it after the environment source: CANCELBUS_DOCKER_HOST wins over it.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        host = os.environ.get("DOCKER_HOST")
+        return {"docker": {"host": host}} if host else {}
 
 
 class InfrastructureSettings(BaseSettings):
+    """A settings class whose `docker`/`kubernetes` sections read as above (it sets the prefix)."""
+
     model_config = SettingsConfigDict(env_nested_delimiter="_", env_nested_max_split=1)
 
     @classmethod
