@@ -27,7 +27,8 @@ from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import FLOW_RUN_LABEL
-from services.infrastructure.kubernetes_cluster import KubernetesConnection, load_configuration
+from services.infrastructure.kubernetes_cluster import load_configuration
+from services.infrastructure.settings import KubernetesConnection
 from services.localinfra import KafkaBroker
 from services.localinfra.kubernetes import ADMIN, KubeApiServer
 from services.localinfra.service_process import ServiceProcess, StateProcess

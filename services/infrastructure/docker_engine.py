@@ -21,31 +21,13 @@ from typing import Any, TypeVar
 import docker
 import structlog
 from docker.errors import DockerException, NotFound
-from pydantic import BaseModel, Field
 
 from services.infrastructure.errors import InfrastructureError
+from services.infrastructure.settings import DockerConnection
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 T = TypeVar("T")
-
-
-class DockerConnection(BaseModel):
-    """How to reach a Docker engine: the `docker` section (CANCELBUS_DOCKER_*) of a settings."""
-
-    host: str = Field(
-        default=DEFAULT_DOCKER_URL,
-        description="the Docker API URL (CANCELBUS_DOCKER_HOST, else DOCKER_HOST)",
-    )
-    timeout_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        description="HTTP timeout of one Docker API call (a stop adds its grace)",
-    )
-    threads: int = Field(
-        default=128, ge=1, le=4096, description="Docker API calls in flight at once"
-    )
 
 
 class DockerEngine:

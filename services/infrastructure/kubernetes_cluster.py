@@ -3,22 +3,10 @@ the pod's service account, else $KUBECONFIG."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
-from pydantic import BaseModel, Field
 
-
-class KubernetesConnection(BaseModel):
-    """The `kubernetes` section (CANCELBUS_KUBERNETES_*) of a settings: how to reach a cluster."""
-
-    kubeconfig: Path | None = Field(
-        default=None, description="a kubeconfig file; unset -> in-cluster, else $KUBECONFIG"
-    )
-    context: str | None = Field(default=None, description="the kubeconfig context to use")
-    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    max_connections: int = Field(default=64, ge=1, le=1000)
+from services.infrastructure.settings import KubernetesConnection
 
 
 async def load_configuration(connection: KubernetesConnection) -> client.Configuration:

@@ -1,4 +1,5 @@
-"""The base of a settings class with `docker` and `kubernetes` sections (a worker's, a launcher's).
+"""How to reach a Docker engine and a Kubernetes cluster: the `docker` and `kubernetes` sections
+of a worker's and a launcher's settings, and the base of those settings classes.
 
 A section's field is read from the environment as `<prefix><SECTION>_<FIELD>`, e.g.
 CANCELBUS_KUBERNETES_CLUSTER_UID; Docker's own DOCKER_HOST is honoured below
@@ -8,10 +9,42 @@ CANCELBUS_DOCKER_HOST.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+
+
+class DockerConnection(BaseModel):
+    """How to reach a Docker engine: the `docker` section (CANCELBUS_DOCKER_*) of a settings."""
+
+    host: str = Field(
+        default=DEFAULT_DOCKER_URL,
+        description="the Docker API URL (CANCELBUS_DOCKER_HOST, else DOCKER_HOST)",
+    )
+    timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="HTTP timeout of one Docker API call (a stop adds its grace)",
+    )
+    threads: int = Field(
+        default=128, ge=1, le=4096, description="Docker API calls in flight at once"
+    )
+
+
+class KubernetesConnection(BaseModel):
+    """The `kubernetes` section (CANCELBUS_KUBERNETES_*) of a settings: how to reach a cluster."""
+
+    kubeconfig: Path | None = Field(
+        default=None, description="a kubeconfig file; unset -> in-cluster, else $KUBECONFIG"
+    )
+    context: str | None = Field(default=None, description="the kubeconfig context to use")
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=64, ge=1, le=1000)
 
 
 class DockerHostVariable(PydanticBaseSettingsSource):

@@ -24,7 +24,8 @@ from requests.exceptions import ReadTimeout
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import FLOW_RUN_ID_ENV, FLOW_RUN_LABEL
 from schemas.states import StateType
-from services.infrastructure.docker_engine import DockerConnection, DockerEngine
+from services.infrastructure.docker_engine import DockerEngine
+from services.infrastructure.settings import DockerConnection
 from services.launcher.api import RunsApi
 from services.launcher.process import CANNOT_START_EXIT, LaunchResult
 from services.launcher.tracked import follow

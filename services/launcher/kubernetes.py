@@ -20,7 +20,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import FLOW_RUN_ID_ENV, FLOW_RUN_LABEL
 from schemas.states import StateType
-from services.infrastructure.kubernetes_cluster import KubernetesConnection, load_configuration
+from services.infrastructure.kubernetes_cluster import load_configuration
+from services.infrastructure.settings import KubernetesConnection
 from services.launcher.api import RunsApi
 
 log = structlog.get_logger(__name__)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.infrastructure.docker_engine import DockerConnection
-from services.infrastructure.kubernetes_cluster import KubernetesConnection
-from services.infrastructure.settings import InfrastructureSettings
+from services.infrastructure.settings import (
+    DockerConnection,
+    InfrastructureSettings,
+    KubernetesConnection,
+)
 
 
 class LauncherSettings(InfrastructureSettings):

@@ -21,8 +21,9 @@ from docker.errors import DockerException, NotFound
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import RUN_LABELS, named_run_id
-from services.infrastructure.docker_engine import DockerConnection, DockerEngine
+from services.infrastructure.docker_engine import DockerEngine
 from services.infrastructure.errors import InfrastructureError
+from services.infrastructure.settings import DockerConnection
 from services.worker.infrastructure import Observation, Presence
 
 log = structlog.get_logger(__name__)

@@ -8,9 +8,11 @@ from enum import StrEnum
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.infrastructure.docker_engine import DockerConnection
-from services.infrastructure.kubernetes_cluster import KubernetesConnection
-from services.infrastructure.settings import InfrastructureSettings
+from services.infrastructure.settings import (
+    DockerConnection,
+    InfrastructureSettings,
+    KubernetesConnection,
+)
 
 
 class Propagation(StrEnum):

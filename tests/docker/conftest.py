@@ -18,7 +18,8 @@ import uvicorn
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
-from services.infrastructure.docker_engine import DockerConnection, DockerEngine
+from services.infrastructure.docker_engine import DockerEngine
+from services.infrastructure.settings import DockerConnection
 from services.localinfra.processes import free_port
 from services.state.bootstrap import build_state
 from services.worker.bootstrap import build_worker

@@ -10,7 +10,7 @@ import pytest
 from schemas.infrastructure import InfrastructureId
 from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
-from services.infrastructure.docker_engine import DockerConnection
+from services.infrastructure.settings import DockerConnection
 from services.launcher.api import RunsApi
 from services.launcher.docker import StartedContainer, launch_container
 from services.launcher.process import CANCELLED_EXIT

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.infrastructure.docker_engine import DEFAULT_DOCKER_URL
+from services.infrastructure.settings import DEFAULT_DOCKER_URL
 from services.launcher.settings import LauncherSettings
 from services.worker.settings import Propagation, WorkerSettings
 
