@@ -3,12 +3,15 @@ from the environment names users already set."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from services.infrastructure.settings import DEFAULT_DOCKER_URL
 from services.launcher.settings import LauncherSettings
+from services.localinfra.service_process import CANCELBUS
 from services.worker.settings import Propagation, WorkerSettings
 
 KUBERNETES = {
@@ -107,3 +110,19 @@ def test_a_bad_value_names_its_section(environ: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(ValueError, match=r"kubernetes\.propagation"):
         WorkerSettings()
+
+
+def test_the_cli_names_a_bad_section_value_by_its_environment_name() -> None:
+    env = {**os.environ, "CANCELBUS_KUBERNETES_PROPAGATION": "Sideways", "COLUMNS": "200"}
+
+    answer = subprocess.run(
+        [CANCELBUS, "worker", "kubernetes", "--scope", "c"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert answer.returncode == 2
+    assert "CANCELBUS_KUBERNETES_PROPAGATION: Input should be" in answer.stderr
