@@ -28,11 +28,11 @@ import httpx
 from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import FLOW_RUN_LABEL
 from services.localinfra import KafkaBroker
 from services.localinfra.docker import DockerEngine
 from services.localinfra.docker_image import EXITS_ON_SIGTERM, build_test_image
 from services.localinfra.service_process import ServiceProcess, StateProcess
-from services.worker.docker import LABEL
 
 
 class Containers:
@@ -53,7 +53,7 @@ class Containers:
                     EXITS_ON_SIGTERM,
                     detach=True,
                     network_mode="none",
-                    labels={LABEL: run["id"]},
+                    labels={FLOW_RUN_LABEL: run["id"]},
                 )
                 target = InfrastructureId(
                     kind=InfrastructureKind.DOCKER, scope=self.engine_id, id=container.id
@@ -124,7 +124,7 @@ async def bulk(api: httpx.AsyncClient, containers: Containers, count: int) -> st
     await wait_all_cancelled(api, tag, count)
     makespan = time.time() - started
     running = await asyncio.to_thread(
-        containers.client.containers.list, filters={"label": LABEL, "status": "running"}
+        containers.client.containers.list, filters={"label": FLOW_RUN_LABEL, "status": "running"}
     )
     return (
         f"{count} containers: all CANCELLED in {makespan:.2f} s ({count / makespan:.0f} runs/s), "

@@ -26,11 +26,12 @@ from kubernetes_asyncio import client
 from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import FLOW_RUN_LABEL
+from services.infrastructure.kubernetes_cluster import load_configuration
+from services.infrastructure.settings import KubernetesConnection
 from services.localinfra import KafkaBroker
 from services.localinfra.kubernetes import ADMIN, KubeApiServer
 from services.localinfra.service_process import ServiceProcess, StateProcess
-from services.worker.kubernetes_config import KubernetesSettings, load_configuration
-from services.worker.kubernetes_rules import FLOW_RUN_LABEL
 
 CLUSTER = "bench"
 NAMESPACE = "bench"
@@ -131,7 +132,7 @@ async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cancelbus-kube-bench-"))
     with KafkaBroker() as broker, KubeApiServer() as kube:
         admin = client.ApiClient(
-            await load_configuration(KubernetesSettings(kubeconfig=kube.kubeconfig(ADMIN)))
+            await load_configuration(KubernetesConnection(kubeconfig=kube.kubeconfig(ADMIN)))
         )
         try:
             core, batch = client.CoreV1Api(admin), client.BatchV1Api(admin)

@@ -31,11 +31,11 @@ from bench.databases import bench_database
 from bench.flow_runs import bulk_cancel, wait_all_cancelled
 from bench.stats import PeakRss, fmt, percentiles
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from services.infrastructure.process_tree import PinnedProcess
+from services.infrastructure.processes import fingerprint_of
 from services.localinfra import KafkaBroker
 from services.localinfra.service_process import ServiceProcess, StateProcess
 from services.runner import settle_heap
-from services.worker.process import fingerprint_of
-from services.worker.process_tree import PinnedProcess
 
 
 class Runs:

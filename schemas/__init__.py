@@ -1,6 +1,7 @@
 """The cancelbus wire contract: states, flow runs, infrastructure ids, commands and events."""
 
 from schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunFilter, FlowRunUpdate
+from schemas.history import CancellationAttempt
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.messages import (
     MESSAGE_TYPES,
@@ -14,6 +15,7 @@ from schemas.messages import (
     WorkerHeartbeat,
     parse_message,
 )
+from schemas.orchestration import Status
 from schemas.states import TERMINAL_STATES, State, StateType
 from schemas.topics import Topics
 
@@ -21,6 +23,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "TERMINAL_STATES",
     "CancelFlowRun",
+    "CancellationAttempt",
     "CancellationOutcome",
     "CancellationRequested",
     "CancellationResult",
@@ -35,6 +38,7 @@ __all__ = [
     "Message",
     "State",
     "StateType",
+    "Status",
     "Topics",
     "WorkerHeartbeat",
     "parse_message",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.states import State, StateType, utcnow
+from schemas.topics import Topics
 
 DEFAULT_GRACE_SECONDS = 30.0
 
@@ -24,7 +25,7 @@ class Message(BaseModel):
     # no inf/NaN: JSON cannot carry them, so a consumer would reject what a producer sent
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    TOPIC: ClassVar[str]
+    TOPIC: ClassVar[Topics]
 
     id: UUID = Field(default_factory=uuid7)
     occurred_at: datetime = Field(default_factory=utcnow)
@@ -38,7 +39,7 @@ class Message(BaseModel):
 class CancelFlowRun(Message):
     """Command: cancel this run (a producer's or an automation rule's request)."""
 
-    TOPIC: ClassVar[str] = "cancelbus.commands"
+    TOPIC: ClassVar[Topics] = Topics.COMMANDS
     schema_name: Literal["cancelbus.CancelFlowRun"] = "cancelbus.CancelFlowRun"
     schema_version: Literal[1] = 1
 
@@ -52,7 +53,7 @@ class CancelFlowRun(Message):
 class CancellationRequested(Message):
     """Event: the run entered CANCELLING; the worker owning its infrastructure must stop it."""
 
-    TOPIC: ClassVar[str] = "cancelbus.cancel-requested"
+    TOPIC: ClassVar[Topics] = Topics.CANCEL_REQUESTED
     schema_name: Literal["cancelbus.CancellationRequested"] = "cancelbus.CancellationRequested"
     schema_version: Literal[1] = 1
 
@@ -78,7 +79,7 @@ class CancellationOutcome(StrEnum):
 class CancellationResult(Message):
     """Event: what a worker did with one `CancellationRequested`."""
 
-    TOPIC: ClassVar[str] = "cancelbus.cancel-results"
+    TOPIC: ClassVar[Topics] = Topics.CANCEL_RESULTS
     schema_name: Literal["cancelbus.CancellationResult"] = "cancelbus.CancellationResult"
     schema_version: Literal[1] = 1
 
@@ -97,7 +98,7 @@ class CancellationResult(Message):
 class CancellationTimedOut(Message):
     """Event: the run stayed CANCELLING past its deadline and must be forced to CANCELLED."""
 
-    TOPIC: ClassVar[str] = "cancelbus.timed-out"
+    TOPIC: ClassVar[Topics] = Topics.TIMED_OUT
     schema_name: Literal["cancelbus.CancellationTimedOut"] = "cancelbus.CancellationTimedOut"
     schema_version: Literal[1] = 1
 
@@ -110,7 +111,7 @@ class CancellationTimedOut(Message):
 class FlowRunStateChanged(Message):
     """Event: a run's state changed (named like Prefect's `prefect.flow-run.<State name>`)."""
 
-    TOPIC: ClassVar[str] = "cancelbus.state-changes"
+    TOPIC: ClassVar[Topics] = Topics.STATE_CHANGES
     schema_name: Literal["cancelbus.FlowRunStateChanged"] = "cancelbus.FlowRunStateChanged"
     schema_version: Literal[1] = 1
 
@@ -125,7 +126,7 @@ class FlowRunStateChanged(Message):
 class WorkerHeartbeat(Message):
     """Event: a worker announces that it serves a kind and scope."""
 
-    TOPIC: ClassVar[str] = "cancelbus.events"
+    TOPIC: ClassVar[Topics] = Topics.EVENTS
     schema_name: Literal["cancelbus.WorkerHeartbeat"] = "cancelbus.WorkerHeartbeat"
     schema_version: Literal[1] = 1
 

@@ -46,7 +46,8 @@ async def run_dev(
     )
 
     worker = build_worker(WorkerSettings(), bus, ProcessInfrastructure())
-    docker = await reachable_engine()  # a Docker worker too, when an engine answers
+    # a Docker worker too, when an engine answers
+    docker = await reachable_engine(WorkerSettings().docker)
     docker_worker = build_worker(WorkerSettings(), bus, docker) if docker else None
 
     @asynccontextmanager

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.messages import CancellationOutcome
-from services.state.outcomes import OutcomeEffect, backoff_delay, effect_of
+from services.runtime.backoff import backoff
+from services.state.outcomes import OutcomeEffect, effect_of
 
 # the bounds OrchestrationSettings allows
 attempts = st.integers(min_value=1, max_value=200)
@@ -78,7 +79,7 @@ def test_a_failure_is_retried_with_backoff_until_attempts_run_out(
 
     assert not effect.cancel  # the run stays CANCELLING; the timeout is the backstop
     if attempt < limit:
-        assert effect.retry_after_seconds == backoff_delay(attempt, base, cap)
+        assert effect.retry_after_seconds == backoff(attempt, base=base, ceiling=cap)
     else:
         assert effect.retry_after_seconds is None
 
@@ -92,23 +93,6 @@ def test_unsupported_infrastructure_is_neither_cancelled_nor_retried(
     )
 
     assert effect == OutcomeEffect(cancel=False)
-
-
-@given(attempt=attempts, base=seconds, cap=seconds)
-def test_backoff_doubles_from_base_up_to_the_cap(attempt: int, base: float, cap: float) -> None:
-    delay = backoff_delay(attempt, base, cap)
-    following = backoff_delay(attempt + 1, base, cap)
-
-    assert 0 < delay <= cap
-    assert delay <= following <= cap
-    assert following == min(cap, 2 * delay)
-    assert backoff_delay(1, base, cap) == min(base, cap)
-
-
-def test_default_backoff_schedule() -> None:
-    delays = [backoff_delay(attempt, 1.0, 30.0) for attempt in range(1, 8)]
-
-    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
 
 
 @pytest.mark.parametrize("outcome", list(CancellationOutcome))

@@ -7,8 +7,9 @@ from itertools import product
 
 import pytest
 
+from schemas.orchestration import Status
 from schemas.states import TERMINAL_STATES, StateType
-from services.state.rules import CANNOT_BE_ENFORCED, NOT_STARTED, Status, Verdict, decide
+from services.state.rules import CANNOT_BE_ENFORCED, NOT_STARTED, Verdict, decide
 
 TERMINAL = sorted(TERMINAL_STATES)
 NOT_STARTED_STATES = [StateType.SCHEDULED, StateType.PENDING]

@@ -13,7 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import (
+    FLOW_RUN_LABEL,
+    PREFECT_FLOW_RUN_LABEL,
+    RUN_LABELS,
+    RUN_MARKERS,
+    named_run_id,
+)
 from schemas.messages import (
     MESSAGE_TYPES,
     CancelFlowRun,
@@ -29,6 +37,7 @@ from schemas.messages import (
     parse_message,
 )
 from schemas.states import State, StateType
+from schemas.topics import Topics
 
 # --- infrastructure ids ---------------------------------------------------------------------
 
@@ -484,3 +493,33 @@ def test_default_occurred_at_is_timezone_aware() -> None:
 
     assert message.occurred_at.tzinfo is not None
     assert abs(datetime.now(UTC) - message.occurred_at) < timedelta(minutes=1)
+
+
+# --- topics and run markers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MESSAGE_TYPES)
+def test_each_message_names_its_topic_from_the_one_list_of_topics(model: type[Message]) -> None:
+    assert isinstance(model.TOPIC, Topics)
+
+
+def test_every_topic_but_dead_letters_carries_a_message() -> None:
+    assert {m.TOPIC for m in MESSAGE_TYPES} == set(Topics) - {Topics.DEAD_LETTERS}
+
+
+@given(st.uuids(), st.sampled_from(RUN_MARKERS))
+def test_a_run_marker_names_the_run(run_id: UUID, name: str) -> None:
+    assert named_run_id({name: str(run_id), "OTHER": "x"}, RUN_MARKERS) == (run_id, None)
+
+
+def test_the_first_run_label_set_wins_and_a_bad_one_says_why() -> None:
+    run_id = uuid7()
+    labels = {FLOW_RUN_LABEL: str(run_id), PREFECT_FLOW_RUN_LABEL: str(uuid7())}
+
+    assert named_run_id(labels, RUN_LABELS) == (run_id, None)
+    assert named_run_id({PREFECT_FLOW_RUN_LABEL: "nope"}, RUN_LABELS, what="label ") == (
+        None,
+        f"label {PREFECT_FLOW_RUN_LABEL}='nope' is not a flow-run id",
+    )
+    assert named_run_id(None, RUN_LABELS) == (None, None)
+    assert named_run_id({FLOW_RUN_LABEL: ""}, RUN_LABELS) == (None, None)

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from schemas.flow_runs import FlowRun
 from schemas.messages import CancellationRequested, CancellationResult, FlowRunStateChanged
+from schemas.orchestration import Status
 from schemas.states import StateType
 from services.cli.flow_run_views import runs_table, show_inspect, state_text, when
 from services.client import (
@@ -30,7 +31,6 @@ from services.client import (
     flow_run_filter,
 )
 from services.client.sse import LiveEvent
-from services.state.rules import Status
 
 app = typer.Typer(help="Cancel, list, inspect and watch flow runs.", no_args_is_help=True)
 

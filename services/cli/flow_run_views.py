@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas.flow_runs import FlowRun
+from schemas.history import CancellationAttempt
 from schemas.states import State, StateType
-from services.state.history import CancellationAttempt
 
 STATE_STYLES = {
     StateType.SCHEDULED: "yellow",

@@ -72,11 +72,10 @@ def run_kubernetes(
     from services.cli.main import _logging, _settings_error
     from services.launcher.kubernetes import launch_job
     from services.launcher.settings import LauncherSettings
-    from services.worker.kubernetes_config import KubernetesSettings
 
     _logging(verbose)
     try:
-        settings, kubernetes = LauncherSettings(), KubernetesSettings()
+        settings = LauncherSettings()
     except ValidationError as exc:
         raise _settings_error(exc) from None
     cluster = cluster or settings.worker_scope
@@ -93,7 +92,7 @@ def run_kubernetes(
             name=name,
             tags=tag or [],
             api_token=settings.api_token,
-            kubernetes=kubernetes,
+            kubernetes=settings.kubernetes,
         )
     )
     typer.echo(f"flow run {launch.flow_run_id}: {launch.state.value} {launch.infrastructure}")
@@ -120,11 +119,10 @@ def run_docker(
     from services.cli.main import _logging, _settings_error
     from services.launcher.docker import launch_container
     from services.launcher.settings import LauncherSettings
-    from services.worker.docker import DockerSettings
 
     _logging(verbose)
     try:
-        settings, docker_settings = LauncherSettings(), DockerSettings()
+        settings = LauncherSettings()
     except ValidationError as exc:
         raise _settings_error(exc) from None
     result = asyncio.run(
@@ -134,7 +132,7 @@ def run_docker(
             api_url=settings.api_url,
             name=name,
             tags=tag or [],
-            docker_settings=docker_settings,
+            docker=settings.docker,
             scope=scope,
             env=dict(item.partition("=")[::2] for item in env or []),
             network=network,

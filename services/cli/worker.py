@@ -44,21 +44,29 @@ def kubernetes_worker(
 ) -> None:
     """Delete the Jobs of cancelled runs in one cluster (checked against its kube-system UID)."""
     from services.cli.main import _logging, _settings_error
-    from services.worker.kubernetes import ClusterIdentityError, run_kubernetes_worker
-    from services.worker.kubernetes_config import KubernetesSettings
+    from services.worker.kubernetes import ClusterIdentityError, KubernetesJobs
+    from services.worker.main import run_worker
     from services.worker.settings import WorkerSettings
 
     _logging(verbose)
     try:
-        settings, kubernetes = WorkerSettings(), KubernetesSettings()
+        settings = WorkerSettings()
     except ValidationError as exc:
         raise _settings_error(exc) from None
     cluster = scope or settings.worker_scope
     if not cluster:
         typer.echo("error: name the cluster: --scope or CANCELBUS_WORKER_SCOPE", err=True)
         raise typer.Exit(2)
+
+    async def main() -> None:
+        jobs = await KubernetesJobs.connect(cluster, settings.kubernetes)
+        try:
+            await run_worker(settings, jobs)
+        finally:
+            await jobs.close()
+
     try:
-        run(run_kubernetes_worker(settings, kubernetes, cluster), use_uvloop=False)
+        run(main(), use_uvloop=False)
     except ClusterIdentityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -74,19 +82,19 @@ def docker_worker(
 ) -> None:
     """Stop the containers of cancelled runs on one Docker engine (DOCKER_HOST)."""
     from services.cli.main import _logging, _settings_error
-    from services.worker.docker import DockerInfrastructure, DockerSettings
+    from services.worker.docker import DockerInfrastructure
     from services.worker.main import run_worker
     from services.worker.settings import WorkerSettings
 
     _logging(verbose)
     try:
-        settings, docker_settings = WorkerSettings(), DockerSettings()
+        settings = WorkerSettings()
     except ValidationError as exc:
         raise _settings_error(exc) from None
 
     async def main() -> None:
         infrastructure = await DockerInfrastructure.connect(
-            docker_settings, scope=scope or settings.worker_scope
+            settings.docker, scope=scope or settings.worker_scope
         )
         try:
             await run_worker(settings, infrastructure)

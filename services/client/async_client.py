@@ -18,7 +18,9 @@ from schemas.flow_runs import (
     FlowRunFilterCriteria,
     StateCreate,
 )
+from schemas.history import CancellationAttempt
 from schemas.messages import FlowRunStateChanged
+from schemas.orchestration import Status
 from schemas.states import State, StateType
 from services.client import calls
 from services.client.calls import Call, OrchestrationResult
@@ -26,8 +28,6 @@ from services.client.errors import Aborted, Unavailable
 from services.client.settings import ClientSettings
 from services.client.sse import LiveEvent, SseParser, decode
 from services.client.states import Cancelling
-from services.state.history import CancellationAttempt
-from services.state.rules import Status
 from services.version import VERSION
 
 T = TypeVar("T")

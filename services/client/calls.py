@@ -26,10 +26,10 @@ from schemas.flow_runs import (
     StateTypeFilter,
     TagsFilter,
 )
+from schemas.history import CancellationAttempt
+from schemas.orchestration import Status
 from schemas.states import State, StateType
 from services.client.errors import ApiError, FlowRunNotFound, Unauthorized, Unavailable
-from services.state.history import CancellationAttempt
-from services.state.rules import Status
 
 T = TypeVar("T")
 

@@ -22,12 +22,14 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import FLOW_RUN_ID_ENV, FLOW_RUN_LABEL
 from schemas.states import StateType
+from services.infrastructure.docker_engine import DockerEngine
+from services.infrastructure.settings import DockerConnection
 from services.launcher.api import RunsApi
 from services.launcher.process import CANNOT_START_EXIT, LaunchResult
 from services.launcher.tracked import follow
 from services.signals import on_stop_signals
-from services.worker.docker import LABEL, DockerInfrastructure, DockerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +39,7 @@ _WAIT_POLL_SECONDS = 5
 class StartedContainer:
     """A container this launcher started (the `Started` of services.launcher.tracked)."""
 
-    def __init__(self, docker: DockerInfrastructure, container_id: str) -> None:
+    def __init__(self, docker: DockerEngine, container_id: str) -> None:
         self._docker = docker
         self.container_id = container_id
 
@@ -59,7 +61,7 @@ class StartedContainer:
                 continue
 
     async def stop(self, grace_seconds: float) -> None:
-        await self._docker.terminate(self.infrastructure, grace_seconds)
+        await self._docker.stop(self.container_id, grace_seconds)
 
     async def remove(self) -> None:
         """Remove it (killing it first if it still runs, e.g. after a fault in the launcher)."""
@@ -94,7 +96,7 @@ async def launch_container(
     api_url: str,
     name: str | None = None,
     tags: Sequence[str] = (),
-    docker_settings: DockerSettings | None = None,
+    docker: DockerConnection | None = None,
     scope: str | None = None,
     env: Mapping[str, str] | None = None,
     network: str = "none",
@@ -105,18 +107,18 @@ async def launch_container(
     on_started: Callable[[UUID, InfrastructureId], None] | None = None,
 ) -> LaunchResult:
     """Run `image` (with `command`, else its own) as a tracked flow run; report how it ended."""
-    engine = await DockerInfrastructure.connect(docker_settings, scope=scope)
+    engine = await DockerEngine.connect(docker or DockerConnection(), scope=scope)
     try:
         async with RunsApi(api_url, token=api_token) as api:
             run = await api.create_run(name or image, list(tags))
-            run_env = {**(env or {}), "CANCELBUS_FLOW_RUN_ID": str(run.id)}
+            run_env = {**(env or {}), FLOW_RUN_ID_ENV: str(run.id)}
             try:
                 container = await engine.call(
                     engine.client.containers.run,
                     image,
                     list(command) or None,
                     detach=True,
-                    labels={LABEL: str(run.id)},
+                    labels={FLOW_RUN_LABEL: str(run.id)},
                     environment=run_env,
                     network_mode=network,
                 )

@@ -18,10 +18,11 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import FLOW_RUN_ID_ENV, FLOW_RUN_LABEL
 from schemas.states import StateType
+from services.infrastructure.kubernetes_cluster import load_configuration
+from services.infrastructure.settings import KubernetesConnection
 from services.launcher.api import RunsApi
-from services.worker.kubernetes_config import KubernetesSettings, load_configuration
-from services.worker.kubernetes_rules import FLOW_RUN_LABEL
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,7 @@ def job_manifest(run_id: UUID, image: str, command: Sequence[str], namespace: st
         name="flow-run",
         image=image,
         command=list(command) or None,
-        env=[client.V1EnvVar(name="CANCELBUS_FLOW_RUN_ID", value=str(run_id))],
+        env=[client.V1EnvVar(name=FLOW_RUN_ID_ENV, value=str(run_id))],
     )
     return client.V1Job(
         metadata=client.V1ObjectMeta(name=f"run-{run_id}", namespace=namespace, labels=labels),
@@ -64,7 +65,7 @@ async def launch_job(
     name: str | None = None,
     tags: Sequence[str] = (),
     api_token: str | None = None,
-    kubernetes: KubernetesSettings | None = None,
+    kubernetes: KubernetesConnection | None = None,
     kube_api: client.ApiClient | None = None,
 ) -> JobLaunch:
     """Create the run and its Job and move the run to RUNNING.
@@ -72,7 +73,9 @@ async def launch_job(
     `kube_api` lets a caller that launches many Jobs share one connection pool.
     """
     own_api = kube_api is None
-    api = kube_api or client.ApiClient(await load_configuration(kubernetes or KubernetesSettings()))
+    api = kube_api or client.ApiClient(
+        await load_configuration(kubernetes or KubernetesConnection())
+    )
     batch = client.BatchV1Api(api)
     try:
         async with RunsApi(api_url, token=api_token) as runs:

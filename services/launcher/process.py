@@ -22,11 +22,12 @@ import psutil
 import structlog
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import FLOW_RUN_ID_ENV
 from schemas.states import StateType
+from services.infrastructure.process_tree import PinnedProcess, terminate_tree
+from services.infrastructure.processes import default_scope, fingerprint_of
 from services.launcher.api import RunsApi
 from services.signals import on_stop_signals
-from services.worker.process import default_scope, fingerprint_of
-from services.worker.process_tree import PinnedProcess, terminate_tree
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +68,7 @@ async def launch_process(
         raise ValueError("no command to run")
     async with RunsApi(api_url, token=api_token) as api:
         run = await api.create_run(name or os.path.basename(command[0]), list(tags))
-        child_env = {**os.environ, **(env or {}), "CANCELBUS_FLOW_RUN_ID": str(run.id)}
+        child_env = {**os.environ, **(env or {}), FLOW_RUN_ID_ENV: str(run.id)}
         try:
             proc = await asyncio.create_subprocess_exec(
                 *command, env=child_env, start_new_session=True

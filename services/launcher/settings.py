@@ -1,12 +1,19 @@
-"""Settings of a launcher (environment prefix CANCELBUS_)."""
+"""Settings of a launcher (environment prefix CANCELBUS_), with the worker's connection
+sections: CANCELBUS_DOCKER_* (and DOCKER_HOST) and CANCELBUS_KUBERNETES_*."""
 
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.infrastructure.settings import (
+    DockerConnection,
+    InfrastructureSettings,
+    KubernetesConnection,
+)
 
 
-class LauncherSettings(BaseSettings):
+class LauncherSettings(InfrastructureSettings):
     model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
 
     api_url: str = Field(
@@ -15,4 +22,10 @@ class LauncherSettings(BaseSettings):
     api_token: str | None = Field(default=None, description="bearer token, when the API needs one")
     worker_scope: str | None = Field(
         default=None, min_length=1, description="this host's scope (default: its host name)"
+    )
+    docker: DockerConnection = Field(
+        default_factory=DockerConnection, description="the engine `run docker` starts on"
+    )
+    kubernetes: KubernetesConnection = Field(
+        default_factory=KubernetesConnection, description="the cluster `run kubernetes` uses"
     )

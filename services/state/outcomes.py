@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.messages import CancellationOutcome
+from services.runtime.backoff import backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,9 @@ def effect_of(
     if outcome is CancellationOutcome.FAILED and attempt < max_attempts:
         return OutcomeEffect(
             cancel=False,
-            retry_after_seconds=backoff_delay(attempt, backoff_base_seconds, backoff_max_seconds),
+            retry_after_seconds=backoff(
+                attempt, base=backoff_base_seconds, ceiling=backoff_max_seconds
+            ),
         )
     # failed for good, or unsupported: the cancelling timeout is the backstop
     return OutcomeEffect(cancel=False)
-
-
-def backoff_delay(attempt: int, base_seconds: float, max_seconds: float) -> float:
-    """Exponential backoff after the `attempt`-th failure (1-based)."""
-    return float(min(max_seconds, base_seconds * 2 ** (attempt - 1)))

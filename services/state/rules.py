@@ -6,17 +6,9 @@ The answers are the ones a Prefect 3 client expects (ACCEPT / REJECT / ABORT).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from schemas.orchestration import Status
 from schemas.states import StateType
-
-
-class Status(StrEnum):
-    ACCEPT = "ACCEPT"
-    REJECT = "REJECT"
-    ABORT = "ABORT"
-    WAIT = "WAIT"
-
 
 CANNOT_BE_ENFORCED = "cancellation cannot be enforced: the run has no infrastructure id"
 NOT_STARTED = "Cancelled before the run's infrastructure started"

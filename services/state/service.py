@@ -27,6 +27,7 @@ from schemas.flow_runs import (
     FlowRunUpdate,
     StateCreate,
 )
+from schemas.history import CancellationAttempt
 from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId
 from schemas.messages import (
@@ -35,14 +36,15 @@ from schemas.messages import (
     CancellationTimedOut,
     Message,
 )
+from schemas.orchestration import Status
 from schemas.states import State, StateType, utcnow
 from services.state import store
 from services.state.changes import CancelRequest, Changes
 from services.state.db.engine import Database
-from services.state.history import CancellationAttempt, attempt_from_row
+from services.state.history import attempt_from_row
 from services.state.metrics import StateMetrics
 from services.state.outcomes import effect_of
-from services.state.rules import Status, Verdict, decide
+from services.state.rules import Verdict, decide
 from services.state.settings import OrchestrationSettings
 
 log = structlog.get_logger(__name__)

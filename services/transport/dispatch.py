@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from services.runtime.backoff import backoff
 from services.transport.base import Handler, InvalidMessage, Record, Subscription
 
 log = structlog.get_logger(__name__)
@@ -46,7 +47,7 @@ class RetryPolicy:
 
     def delay(self, failed_attempts: int) -> float:
         """Seconds to wait after the `failed_attempts`-th failure (1-based)."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (failed_attempts - 1)))
+        return backoff(failed_attempts, base=self.base_delay, ceiling=self.max_delay)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,8 +57,3 @@ def effective_grace(
     """The grace period a worker applies: its override if set, else the request's, capped."""
     grace = override if override is not None else requested
     return min(grace, cap) if cap is not None else grace
-
-
-def retry_delay(failures: int, *, base: float, ceiling: float = 10.0) -> float:
-    """Seconds before the next local attempt after `failures` failed ones (1-based)."""
-    return float(min(ceiling, base * 2 ** (failures - 1)))

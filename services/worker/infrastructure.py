@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from services.infrastructure.errors import InfrastructureError
 
 
 class Presence(StrEnum):
@@ -31,10 +32,6 @@ class Observation:
     # process start time / Job UID as found now (None where the kind has none)
     fingerprint: str | None = None
     detail: str | None = None
-
-
-class InfrastructureError(Exception):
-    """An unexpected fault talking to the infrastructure (retried, then reported failed)."""
 
 
 class Forbidden(InfrastructureError):

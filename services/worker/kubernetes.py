@@ -25,52 +25,38 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
-from services.worker.infrastructure import (
-    Forbidden,
-    InfrastructureError,
-    Observation,
-    Presence,
-    TargetReplaced,
-)
-from services.worker.kubernetes_config import KubernetesSettings, load_configuration
+from services.infrastructure.errors import InfrastructureError
+from services.infrastructure.kubernetes_cluster import load_configuration
+from services.runtime.backoff import backoff
+from services.worker.infrastructure import Observation, Presence, TargetReplaced
+from services.worker.kubernetes_calls import call_with_retries, fault, server_message
 from services.worker.kubernetes_rules import (
     Answer,
-    backoff,
     classify,
     finished_condition,
     grace_period,
     run_id_label,
 )
-from services.worker.settings import WorkerSettings
+from services.worker.settings import KubernetesSection
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 _PINNED_UIDS = 10_000
+_GONE_POLL_SECONDS = (0.05, 1.0)  # the first pause between two reads, the longest
 
 
 class ClusterIdentityError(RuntimeError):
     """The cluster reached is not the one the worker is configured for: it must not start."""
 
 
-class PermissionDenied(Forbidden):
-    """The API server said 401/403: the worker's identity lacks a permission."""
-
-
 class JobReplaced(TargetReplaced):
     """The uid precondition failed: the name belongs to a newer Job, which was left alone."""
-
-
-def _server_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or b"")["message"])
-    except (TypeError, ValueError, KeyError):
-        return str(exc.reason)
 
 
 class KubernetesJobs:
     """`Infrastructure` for the Jobs of one cluster. Create it with `connect`; `close` it."""
 
-    def __init__(self, api: client.ApiClient, *, cluster: str, settings: KubernetesSettings):
+    def __init__(self, api: client.ApiClient, *, cluster: str, settings: KubernetesSection):
         self._api = api
         self._batch = client.BatchV1Api(api)
         self._core = client.CoreV1Api(api)
@@ -80,7 +66,7 @@ class KubernetesJobs:
         self._seen: OrderedDict[InfrastructureId, str] = OrderedDict()
 
     @classmethod
-    async def connect(cls, cluster: str, settings: KubernetesSettings) -> KubernetesJobs:
+    async def connect(cls, cluster: str, settings: KubernetesSection) -> KubernetesJobs:
         """Reach the cluster and check its identity; ClusterIdentityError if it is not ours."""
         api = client.ApiClient(await load_configuration(settings))
         jobs = cls(api, cluster=cluster, settings=settings)
@@ -111,7 +97,7 @@ class KubernetesJobs:
                 lambda: self._core.read_namespace("kube-system", _request_timeout=self._timeout),
             )
         except ApiException as exc:
-            raise self._fault(what, exc) from exc
+            raise fault(what, exc) from exc
         return str(namespace.metadata.uid)
 
     async def verify_cluster(self) -> None:
@@ -173,9 +159,9 @@ class KubernetesJobs:
             if answer is Answer.CONFLICT:
                 raise JobReplaced(
                     f"{target}: Job {namespace}/{name} is no longer UID {uid} "
-                    f"({_server_message(exc)}); nothing deleted"
+                    f"({server_message(exc)}); nothing deleted"
                 ) from exc
-            raise self._fault(what, exc) from exc
+            raise fault(what, exc) from exc
         if not removed:
             await self._wait_gone(target, grace_seconds)
 
@@ -215,7 +201,8 @@ class KubernetesJobs:
     async def _wait_gone(self, target: InfrastructureId, grace_seconds: float) -> None:
         """Background: gone at once. Foreground: marked for deletion until the pods are gone."""
         deadline = time.monotonic() + grace_seconds + self._settings.deletion_margin_seconds
-        pause = 0.05
+        first, longest = _GONE_POLL_SECONDS
+        reads = 0
         while not await self.is_gone(target):
             if time.monotonic() >= deadline:
                 raise InfrastructureError(
@@ -223,8 +210,8 @@ class KubernetesJobs:
                     f"{self._settings.deletion_margin_seconds:g} s after the delete "
                     "(is the cluster's garbage collector running?)"
                 )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            reads += 1
+            await asyncio.sleep(backoff(reads, base=first, ceiling=longest))
 
     async def _read(
         self, target: InfrastructureId, namespace: str, name: str
@@ -240,52 +227,15 @@ class KubernetesJobs:
         except ApiException as exc:
             if classify(exc.status) is Answer.NOT_FOUND:
                 return None
-            raise self._fault(what, exc) from exc
-
-    def _fault(self, what: str, exc: ApiException) -> InfrastructureError:
-        message = _server_message(exc)
-        if classify(exc.status) is Answer.FORBIDDEN:
-            return PermissionDenied(
-                f"forbidden ({exc.status}): the worker may not {what}: {message}; "
-                "grant the verbs in compose/kubernetes/worker-kubernetes.yaml"
-            )
-        return InfrastructureError(f"{what}: {exc.status} {message}")
+            raise fault(what, exc) from exc
 
     async def _call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
-        """Run one API request, retrying 429/5xx and timeouts with backoff.
-
-        Other API answers (404, 403, 409, ...) are raised as ApiException for the caller;
-        a transient fault that persists becomes InfrastructureError.
-        """
-        failures = 0
-        while True:
-            try:
-                return await request()
-            except ApiException as exc:
-                if classify(exc.status) is not Answer.TRANSIENT:
-                    raise
-                fault = f"{exc.status} {_server_message(exc)}"
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                fault = f"{type(exc).__name__}: {exc}"
-            failures += 1
-            if failures >= self._settings.attempts:
-                raise InfrastructureError(f"{what}: {fault} (after {failures} attempts)")
-            delay = backoff(failures, base=self._settings.backoff_seconds)
-            log.warning("kubernetes_call_retry", call=what, error=fault, retry_in=delay)
-            await asyncio.sleep(delay)
-
-
-async def run_kubernetes_worker(
-    settings: WorkerSettings, kubernetes: KubernetesSettings, cluster: str
-) -> None:
-    """`cancelbus worker kubernetes`: verify the cluster, then serve until SIGTERM."""
-    from services.worker.main import run_worker
-
-    jobs = await KubernetesJobs.connect(cluster, kubernetes)
-    try:
-        await run_worker(settings, jobs)
-    finally:
-        await jobs.close()
+        return await call_with_retries(
+            what,
+            request,
+            attempts=self._settings.attempts,
+            backoff_seconds=self._settings.backoff_seconds,
+        )
 
 
 def _split(target: InfrastructureId) -> tuple[str, str]:

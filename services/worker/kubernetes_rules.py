@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from uuid import UUID
 
-FLOW_RUN_LABEL = "io.cancelbus.flow-run-id"
+from schemas.markers import FLOW_RUN_LABEL, named_run_id
+
 _FINISHED_CONDITIONS = ("Complete", "Failed")
 
 
@@ -39,13 +40,8 @@ def classify(status: int) -> Answer:
 
 def run_id_label(labels: Mapping[str, str] | None) -> UUID | None:
     """The flow-run id in the Job's label, None when absent or not a UUID."""
-    value = (labels or {}).get(FLOW_RUN_LABEL)
-    if not value:
-        return None
-    try:
-        return UUID(value)
-    except ValueError:
-        return None
+    run_id, _ = named_run_id(labels, (FLOW_RUN_LABEL,))
+    return run_id
 
 
 def finished_condition(conditions: list[tuple[str, str]]) -> str | None:
@@ -64,8 +60,3 @@ def grace_period(grace_seconds: float) -> int:
     """The whole seconds for `gracePeriodSeconds`: rounded up, so a grace is never shortened."""
     whole = int(grace_seconds)
     return whole if whole == grace_seconds else whole + 1
-
-
-def backoff(failures: int, *, base: float, ceiling: float = 5.0) -> float:
-    """Seconds to wait after `failures` (1-based) transient answers in a row."""
-    return float(min(ceiling, base * 2 ** (failures - 1)))

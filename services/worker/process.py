@@ -1,10 +1,12 @@
 """The process kind: scope = host name, id = PID, fingerprint = the process's start time.
 
-Fingerprint format: psutil's `create_time()` (seconds since the epoch, 10 ms resolution
-on Linux) as `f"{create_time:.2f}"`, e.g. "1764086400.37". Linux derives it from the boot
-time, whose estimate can move by a second when the clock is adjusted, so two readings
-within `FINGERPRINT_TOLERANCE` seconds are the same start; the run's marker in the
-environment is checked as well, so a reused PID is never mistaken for the run.
+The fingerprint (services.infrastructure.processes) tolerates the boot time's drift; the
+run's marker in the environment is checked as well, so a reused PID is never mistaken for
+the run.
+
+Identity marker: `CANCELBUS_FLOW_RUN_ID=<id>` in the process's environment, or Prefect's
+`PREFECT__FLOW_RUN_ID=<id>` (schemas.markers). Reading another user's environment needs
+that user or root.
 
 Identity marker: `CANCELBUS_FLOW_RUN_ID=<id>` in the process's environment, or Prefect's
 `PREFECT__FLOW_RUN_ID=<id>`. Reading another user's environment needs that user or root.
@@ -13,44 +15,14 @@ Identity marker: `CANCELBUS_FLOW_RUN_ID=<id>` in the process's environment, or P
 from __future__ import annotations
 
 import contextlib
-import socket
-from uuid import UUID
 
 import psutil
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import RUN_MARKERS, named_run_id
+from services.infrastructure.process_tree import PinnedProcess, terminate_tree
+from services.infrastructure.processes import default_scope, fingerprint_of, same_start
 from services.worker.infrastructure import Observation, Presence
-from services.worker.process_tree import PinnedProcess, terminate_tree
-
-MARKERS = ("CANCELBUS_FLOW_RUN_ID", "PREFECT__FLOW_RUN_ID")
-FINGERPRINT_TOLERANCE = 1.0
-
-
-def fingerprint_of(proc: psutil.Process) -> str:
-    return f"{proc.create_time():.2f}"
-
-
-def same_start(recorded: str, observed: str) -> bool:
-    try:
-        return abs(float(recorded) - float(observed)) <= FINGERPRINT_TOLERANCE
-    except ValueError:
-        return recorded == observed
-
-
-def default_scope() -> str:
-    return socket.gethostname()
-
-
-def marker_of(environ: dict[str, str]) -> tuple[UUID | None, str | None]:
-    """The run id the environment names, or (None, why not)."""
-    for name in MARKERS:
-        value = environ.get(name)
-        if value:
-            try:
-                return UUID(value), None
-            except ValueError:
-                return None, f"{name}={value[:64]!r} is not a flow-run id"
-    return None, None
 
 
 class ProcessInfrastructure:
@@ -77,7 +49,7 @@ class ProcessInfrastructure:
             if target.fingerprint is not None and same_start(target.fingerprint, fingerprint):
                 fingerprint = target.fingerprint
             try:
-                run_id, detail = marker_of(proc.environ())
+                run_id, detail = named_run_id(proc.environ(), RUN_MARKERS)
             except psutil.AccessDenied:
                 run_id, detail = None, "its environment is not readable by this worker"
         except psutil.NoSuchProcess:

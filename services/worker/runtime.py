@@ -26,17 +26,16 @@ from schemas.messages import (
 )
 from schemas.states import utcnow
 from schemas.topics import Topics
+from services.infrastructure.errors import InfrastructureError
+from services.runtime.backoff import backoff
 from services.transport import Bus, InvalidMessage, Record
-from services.worker.identity import Verdict, decide_identity, effective_grace, retry_delay
-from services.worker.infrastructure import (
-    Forbidden,
-    Infrastructure,
-    InfrastructureError,
-    TargetReplaced,
-)
+from services.worker.identity import Verdict, decide_identity, effective_grace
+from services.worker.infrastructure import Forbidden, Infrastructure, TargetReplaced
 from services.worker.metrics import WorkerMetrics
 
 log = structlog.get_logger(__name__)
+
+MAX_RETRY_DELAY = 10.0  # seconds between two local attempts, at most
 
 
 def consumer_group(kind: str, scope: str) -> str:
@@ -187,7 +186,7 @@ class WorkerRuntime:
                 fault = f"{type(exc).__name__}: {exc}"
                 if failures >= policy.attempts:
                     return CancellationOutcome.FAILED, f"{fault} (after {failures} attempts)"
-                delay = retry_delay(failures, base=policy.backoff_seconds)
+                delay = backoff(failures, base=policy.backoff_seconds, ceiling=MAX_RETRY_DELAY)
                 log.warning(
                     "cancellation_attempt_failed",
                     flow_run_id=str(request.flow_run_id),

@@ -1,12 +1,48 @@
-"""Settings of a worker (environment prefix CANCELBUS_); the same for every kind."""
+"""Settings of a worker (environment prefix CANCELBUS_); the same for every kind, with a
+section for the docker kind (CANCELBUS_DOCKER_*) and one for kubernetes (CANCELBUS_KUBERNETES_*)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.infrastructure.settings import (
+    DockerConnection,
+    InfrastructureSettings,
+    KubernetesConnection,
+)
 
 
-class WorkerSettings(BaseSettings):
+class Propagation(StrEnum):
+    BACKGROUND = "Background"
+    FOREGROUND = "Foreground"
+
+
+class KubernetesSection(KubernetesConnection):
+    """How the Kubernetes worker reaches its cluster, checks it and deletes Jobs."""
+
+    cluster_uid: str | None = Field(
+        default=None,
+        description="the kube-system namespace's UID of the cluster this worker serves "
+        "(kubectl get ns kube-system -o jsonpath='{.metadata.uid}'); required",
+    )
+    propagation: Propagation = Field(
+        default=Propagation.BACKGROUND,
+        description="Background deletes the Job at once and its pods after; Foreground "
+        "keeps the Job until its pods are gone (needs the garbage collector)",
+    )
+    deletion_margin_seconds: float = Field(
+        default=30.0, ge=0, description="Foreground: wait this long past the grace for the Job"
+    )
+    attempts: int = Field(
+        default=3, ge=1, le=20, description="tries of one API call on 5xx, 429 or a timeout"
+    )
+    backoff_seconds: float = Field(default=0.1, ge=0)
+
+
+class WorkerSettings(InfrastructureSettings):
     model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
 
     kafka_bootstrap_servers: str | None = Field(
@@ -51,4 +87,10 @@ class WorkerSettings(BaseSettings):
     )
     worker_metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve Prometheus /metrics on this port"
+    )
+    docker: DockerConnection = Field(
+        default_factory=DockerConnection, description="the docker kind's engine"
+    )
+    kubernetes: KubernetesSection = Field(
+        default_factory=KubernetesSection, description="the kubernetes kind's cluster"
     )

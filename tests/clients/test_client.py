@@ -11,6 +11,7 @@ import pytest
 
 from schemas.flow_runs import FlowRun
 from schemas.messages import CancellationRequested, FlowRunStateChanged
+from schemas.orchestration import Status
 from schemas.states import StateType
 from services.client import (
     Aborted,
@@ -26,7 +27,6 @@ from services.client import (
 )
 from services.localinfra.processes import free_port
 from services.localinfra.service_process import StateProcess
-from services.state.rules import Status
 from tests.clients.launched import launched
 from tests.clients.stack import LiveStack
 

@@ -16,11 +16,14 @@ import pytest
 import uvicorn
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
+from services.infrastructure.docker_engine import DockerEngine
+from services.infrastructure.settings import DockerConnection
 from services.localinfra.processes import free_port
 from services.state.bootstrap import build_state
 from services.worker.bootstrap import build_worker
-from services.worker.docker import LABEL, DockerInfrastructure, DockerSettings
+from services.worker.docker import DockerInfrastructure
 from services.worker.settings import WorkerSettings
 from tests.state.conftest import fast_settings
 from tests.support.buses import KafkaKit
@@ -36,7 +39,7 @@ class _QuietServer(uvicorn.Server):
 class DockerStack:
     api_url: str
     api: httpx.AsyncClient
-    engine: DockerInfrastructure  # the worker's adapter: its scope is the engine ID
+    engine: DockerEngine  # the worker's and launcher's engine: its scope is the engine ID
     client: Any  # docker.DockerClient on the test engine, for arranging containers
     image: str
 
@@ -68,7 +71,7 @@ class DockerStack:
         response = await self.api.post("flow_runs/", json={"name": "container-run"})
         response.raise_for_status()
         run_id = UUID(response.json()["id"])
-        container_id = self.start_container(command, {LABEL: str(run_id)})
+        container_id = self.start_container(command, {FLOW_RUN_LABEL: str(run_id)})
         patch = await self.api.patch(
             f"flow_runs/{run_id}", json={"infrastructure_pid": str(self.target(container_id))}
         )
@@ -110,9 +113,10 @@ async def docker_stack(
 ) -> AsyncIterator[DockerStack]:
     kit = KafkaKit(kafka_bootstrap)
     state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), kit.make_bus("state"))
-    engine = await DockerInfrastructure.connect(DockerSettings(docker_host=docker_url))
+    engine = await DockerEngine.connect(DockerConnection(host=docker_url))
     worker_bus = kit.make_bus("docker-worker")
-    worker = build_worker(WorkerSettings(worker_attempts=2), worker_bus, engine)
+    infrastructure = DockerInfrastructure(engine)
+    worker = build_worker(WorkerSettings(worker_attempts=2), worker_bus, infrastructure)
     client = docker.DockerClient(base_url=docker_url)
     port = free_port()
     async with state.running():

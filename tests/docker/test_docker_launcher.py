@@ -8,13 +8,14 @@ from uuid import UUID
 import pytest
 
 from schemas.infrastructure import InfrastructureId
+from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
+from services.infrastructure.settings import DockerConnection
 from services.launcher.api import RunsApi
 from services.launcher.docker import StartedContainer, launch_container
 from services.launcher.process import CANCELLED_EXIT
 from services.launcher.tracked import follow
 from services.localinfra.docker_image import EXITS_ON_SIGTERM, SLEEP
-from services.worker.docker import LABEL, DockerSettings
 from tests.docker.conftest import DockerStack
 
 pytestmark = pytest.mark.kafka
@@ -28,7 +29,7 @@ async def test_container_exit_is_reported_with_its_code(
         docker_stack.image,
         ["sh", "-c", f'test "$CANCELBUS_FLOW_RUN_ID" != "" && exit {code}'],
         api_url=docker_stack.api_url,
-        docker_settings=DockerSettings(docker_host=docker_url),
+        docker=DockerConnection(host=docker_url),
         forward_signals=False,
     )
 
@@ -50,7 +51,7 @@ async def test_launched_container_is_cancelled_through_the_api(
             docker_stack.image,
             EXITS_ON_SIGTERM,
             api_url=docker_stack.api_url,
-            docker_settings=DockerSettings(docker_host=docker_url),
+            docker=DockerConnection(host=docker_url),
             forward_signals=False,
             remove=False,
             on_started=lambda run_id, target: started.put_nowait((run_id, target)),
@@ -58,7 +59,7 @@ async def test_launched_container_is_cancelled_through_the_api(
     )
     run_id, target = await asyncio.wait_for(started.get(), 30)
     attrs = docker_stack.client.api.inspect_container(target.id)
-    assert attrs["Config"]["Labels"][LABEL] == str(run_id)
+    assert attrs["Config"]["Labels"][FLOW_RUN_LABEL] == str(run_id)
     assert f"CANCELBUS_FLOW_RUN_ID={run_id}" in attrs["Config"]["Env"]
     assert attrs["HostConfig"]["NetworkMode"] == "none"
 
@@ -76,7 +77,7 @@ async def test_container_of_a_run_cancelled_before_running_is_stopped(
     async with RunsApi(docker_stack.api_url) as api:
         run = await api.create_run("cancelled-early", [])
         await docker_stack.cancel(run.id)  # no infrastructure yet: CANCELLED at once
-        container = docker_stack.start_container(SLEEP, {LABEL: str(run.id)})
+        container = docker_stack.start_container(SLEEP, {FLOW_RUN_LABEL: str(run.id)})
         started = StartedContainer(docker_stack.engine, container)
 
         result = await follow(api, run.id, started, stop_grace_seconds=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
 from services.localinfra.docker_image import EXITS_ON_SIGTERM, IGNORES_SIGTERM, SLEEP
-from services.worker.docker import LABEL
 from tests.docker.conftest import DockerStack
 
 pytestmark = pytest.mark.kafka
@@ -49,7 +49,7 @@ async def test_container_that_ignores_sigterm_is_killed_after_the_grace(
 async def test_container_that_is_not_the_runs_is_left_running(
     docker_stack: DockerStack, label: str | None
 ) -> None:
-    labels = {} if label is None else {LABEL: "5f0c1a55-0000-4000-8000-000000000000"}
+    labels = {} if label is None else {FLOW_RUN_LABEL: "5f0c1a55-0000-4000-8000-000000000000"}
     container = docker_stack.start_container(SLEEP, labels)
     run_id = await docker_stack.running_run(docker_stack.target(container))
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from schemas.infrastructure import InfrastructureId
+from schemas.markers import FLOW_RUN_LABEL
 from services.launcher.process import CANCELLED_EXIT
 from services.localinfra.docker_image import EXITS_ON_SIGTERM
 from services.localinfra.service_process import ServiceProcess, StateProcess
-from services.worker.docker import LABEL
 
 pytestmark = pytest.mark.kafka
 
@@ -119,7 +119,7 @@ async def test_launched_containers_and_processes_are_cancelled_through_the_api(
 
         codes = [await asyncio.to_thread(_wait, launcher) for launcher in launchers]
         assert codes == [CANCELLED_EXIT] * (CONTAINERS + PROCESSES)
-        leftovers = client.containers.list(all=True, filters={"label": LABEL})
+        leftovers = client.containers.list(all=True, filters={"label": FLOW_RUN_LABEL})
         assert leftovers == [], "every launcher removed its container"
     finally:
         for launcher in launchers:

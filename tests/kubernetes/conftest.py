@@ -19,8 +19,7 @@ from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.state.bootstrap import build_state
 from services.worker.bootstrap import Worker, build_worker
 from services.worker.kubernetes import KubernetesJobs
-from services.worker.kubernetes_config import KubernetesSettings
-from services.worker.settings import WorkerSettings
+from services.worker.settings import KubernetesSection, WorkerSettings
 from tests.fixtures.kubernetes import KubeKit
 from tests.state.conftest import fast_settings
 from tests.support.buses import MemoryKit
@@ -100,7 +99,7 @@ def cancel_plane(kube: KubeKit, tmp_path: Path) -> PlaneFactory:
 
     @asynccontextmanager
     async def start(
-        settings: KubernetesSettings | None = None, cluster: str | None = None
+        settings: KubernetesSection | None = None, cluster: str | None = None
     ) -> AsyncIterator[Plane]:
         jobs = await KubernetesJobs.connect(
             cluster or f"cluster-{uuid.uuid4().hex[:8]}", settings or kube.settings()

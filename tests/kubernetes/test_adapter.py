@@ -15,15 +15,13 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
+from services.infrastructure.errors import InfrastructureError
+from services.infrastructure.kubernetes_cluster import load_configuration
 from services.localinfra.service_process import CANCELBUS
-from services.worker.infrastructure import InfrastructureError, Presence
-from services.worker.kubernetes import (
-    ClusterIdentityError,
-    JobReplaced,
-    KubernetesJobs,
-    PermissionDenied,
-)
-from services.worker.kubernetes_config import KubernetesSettings, Propagation, load_configuration
+from services.worker.infrastructure import Presence
+from services.worker.kubernetes import ClusterIdentityError, JobReplaced, KubernetesJobs
+from services.worker.kubernetes_calls import PermissionDenied
+from services.worker.settings import KubernetesSection, Propagation
 from tests.fixtures.kubernetes import RBAC_MANIFEST, KubeKit
 
 
@@ -34,7 +32,7 @@ def target(namespace: str, job: str, uid: str | None = None) -> InfrastructureId
 
 
 @contextlib.asynccontextmanager
-async def connected(settings: KubernetesSettings) -> AsyncIterator[KubernetesJobs]:
+async def connected(settings: KubernetesSection) -> AsyncIterator[KubernetesJobs]:
     jobs = await KubernetesJobs.connect("local", settings)
     try:
         yield jobs

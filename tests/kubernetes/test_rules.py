@@ -1,4 +1,4 @@
-"""The Kubernetes kind's pure rules: answers, labels, conditions, grace and backoff."""
+"""The Kubernetes kind's pure rules: answers, labels, conditions and grace."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.markers import FLOW_RUN_LABEL
 from services.worker.kubernetes_rules import (
-    FLOW_RUN_LABEL,
     Answer,
-    backoff,
     classify,
     finished_condition,
     grace_period,
@@ -62,10 +61,3 @@ def test_a_job_is_finished_only_by_a_true_complete_or_failed_condition(
 def test_the_grace_period_is_never_shortened_and_at_most_a_second_longer(grace: float) -> None:
     whole = grace_period(grace)
     assert grace <= whole < grace + 1
-
-
-@given(st.integers(min_value=1, max_value=50), st.floats(min_value=0, max_value=2))
-def test_backoff_grows_and_is_capped(failures: int, base: float) -> None:
-    delay = backoff(failures, base=base, ceiling=5.0)
-    assert 0 <= delay <= 5.0
-    assert delay <= backoff(failures + 1, base=base, ceiling=5.0)

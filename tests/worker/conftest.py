@@ -24,9 +24,9 @@ import pytest
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.states import StateType
+from services.infrastructure.processes import fingerprint_of
 from services.launcher.process import LaunchResult, launch_process
 from services.localinfra.service_process import ServiceProcess, StateProcess
-from services.worker.process import fingerprint_of
 
 WITHIN = 60.0
 

@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.flow_runs import StateCreate
+from schemas.orchestration import Status
 from schemas.states import State
-from services.state.rules import Status
 
 
 class SetStateBody(BaseModel):

@@ -15,10 +15,10 @@ from schemas.flow_runs import (
     FlowRunFilter,
     FlowRunUpdate,
 )
+from schemas.history import CancellationAttempt
 from schemas.states import State, StateType
 from services.state.api.models import CancellingRun, OrchestrationResultBody, SetStateBody
 from services.state.changes import CancelRequest
-from services.state.history import CancellationAttempt
 from services.state.service import StateService
 from services.state.workers import WorkerRegistry, WorkerStatus
 

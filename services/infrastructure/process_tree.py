@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from services.worker.infrastructure import InfrastructureError
+from services.infrastructure.errors import InfrastructureError
 
 KILL_WAIT_SECONDS = 10.0
 

@@ -1,0 +1,1 @@
+"""Helpers every service's runtime shares."""
