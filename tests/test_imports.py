@@ -6,6 +6,7 @@ gets its own `python` process (a few at a time), never one shared by the others.
 
 from __future__ import annotations
 
+import ast
 import os
 import pkgutil
 import subprocess
@@ -75,3 +76,22 @@ def test_the_ui_is_given_its_login_check_and_imports_no_service() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def _private_imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    yield f"{path.relative_to(ROOT)}: {node.module}.{alias.name}"
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """A name shared between modules is public, in a module named for it."""
+    found = [
+        hit
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for hit in _private_imports(path)
+    ]
+    assert found == []
