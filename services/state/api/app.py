@@ -14,11 +14,11 @@ from services.state.api.docs import install_docs
 from services.state.api.events import router as events_router
 from services.state.api.prefect_flows import router as prefect_flows_router
 from services.state.api.routes import router
-from services.state.live import LiveEvents
+from services.state.live_fanout import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import FlowRunNotFound, StateService
-from services.state.workers import WorkerRegistry
+from services.state.worker_registry import WorkerRegistry
 from services.ui import install_ui
 from services.version import VERSION
 
