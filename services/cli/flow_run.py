@@ -6,22 +6,19 @@ Each command takes `--api-url`/`--api-token` (or CANCELBUS_API_URL/CANCELBUS_API
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from schemas.flow_runs import FlowRun
-from schemas.messages import CancellationRequested, CancellationResult, FlowRunStateChanged
 from schemas.orchestration import Status
 from schemas.states import StateType
-from services.cli.flow_run_views import runs_table, show_inspect, state_text, when
+from services.cli.flow_run_views import dump, is_terminal, runs_table, show_event, show_inspect
 from services.client import (
     Aborted,
     CancelbusError,
@@ -30,7 +27,6 @@ from services.client import (
     Unavailable,
     flow_run_filter,
 )
-from services.client.sse import LiveEvent
 
 app = typer.Typer(help="Cancel, list, inspect and watch flow runs.", no_args_is_help=True)
 
@@ -76,17 +72,6 @@ def connect(api_url: str | None, api_token: str | None) -> Iterator[SyncCancelbu
         raise typer.Exit(1) from None
     finally:
         client.close()
-
-
-def dump(value: Any) -> None:
-    """JSON on stdout, unstyled (pydantic models and lists of them)."""
-    if isinstance(value, list):
-        payload: Any = [v.model_dump(mode="json") for v in value]
-    elif hasattr(value, "model_dump"):
-        payload = value.model_dump(mode="json")
-    else:
-        payload = value
-    print(json.dumps(payload, indent=2))
 
 
 @app.command()
@@ -221,43 +206,10 @@ def watch(
             try:
                 for event in client.events(flow_run_id):
                     connected_once = True
-                    _show_event(event, as_json)
-                    if _terminal(event):
+                    show_event(out, event, as_json)
+                    if is_terminal(event):
                         return
             except Unavailable:
                 if not connected_once:
                     raise
             time.sleep(0.5)  # the service restarted: reconnect; the first event is the run
-
-
-def _terminal(event: LiveEvent) -> bool:
-    if isinstance(event, FlowRun):
-        return event.state_type is not None and event.state_type.is_terminal
-    return isinstance(event, FlowRunStateChanged) and event.state.type.is_terminal
-
-
-def _show_event(event: LiveEvent, as_json: bool) -> None:
-    if as_json:
-        kind = type(event).__name__
-        print(json.dumps({"event": kind, "data": event.model_dump(mode="json")}), flush=True)
-        return
-    if isinstance(event, FlowRun):
-        message = f"  {event.state.message}" if event.state and event.state.message else ""
-        out.print(
-            f"{when(event.state.timestamp if event.state else None)}  ",
-            state_text(event.state_type),
-            f"  {event.name}{message}",
-        )
-    elif isinstance(event, FlowRunStateChanged):
-        message = f"  {event.state.message}" if event.state.message else ""
-        out.print(f"{when(event.state.timestamp)}  ", state_text(event.state.type), message)
-    elif isinstance(event, CancellationRequested):
-        out.print(
-            f"{when(event.occurred_at)}  cancellation requested (attempt {event.attempt}, "
-            f"grace {event.grace_seconds:g} s) for {event.infrastructure}"
-        )
-    elif isinstance(event, CancellationResult):
-        detail = f": {event.detail}" if event.detail else ""
-        out.print(
-            f"{when(event.occurred_at)}  worker {event.worker}: {event.outcome.value}{detail}"
-        )

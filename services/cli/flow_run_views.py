@@ -1,8 +1,13 @@
-"""How `cancelbus flow-run` shows runs, states and cancellation attempts (Rich)."""
+"""How `cancelbus flow-run` shows runs, states, cancellation attempts and live events.
+
+Rich for people, `dump` and `--json` lines for scripts.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -11,7 +16,9 @@ from rich.text import Text
 
 from schemas.flow_runs import FlowRun
 from schemas.history import CancellationAttempt
+from schemas.messages import CancellationRequested, CancellationResult, FlowRunStateChanged
 from schemas.states import State, StateType
+from services.client.sse import LiveEvent
 
 STATE_STYLES = {
     StateType.SCHEDULED: "yellow",
@@ -111,3 +118,48 @@ def show_inspect(
     parts: list[Panel | Table | Text] = [run_panel(run), states_table(states)]
     parts.append(attempts_table(attempts) if attempts else Text("No cancellation attempts."))
     console.print(Group(*parts))
+
+
+def dump(value: Any) -> None:
+    """JSON on stdout, unstyled (pydantic models and lists of them)."""
+    if isinstance(value, list):
+        payload: Any = [v.model_dump(mode="json") for v in value]
+    elif hasattr(value, "model_dump"):
+        payload = value.model_dump(mode="json")
+    else:
+        payload = value
+    print(json.dumps(payload, indent=2))
+
+
+def is_terminal(event: LiveEvent) -> bool:
+    if isinstance(event, FlowRun):
+        return event.state_type is not None and event.state_type.is_terminal
+    return isinstance(event, FlowRunStateChanged) and event.state.type.is_terminal
+
+
+def show_event(out: Console, event: LiveEvent, as_json: bool) -> None:
+    """One line per event of `cancelbus flow-run watch` (a JSON line with `--json`)."""
+    if as_json:
+        kind = type(event).__name__
+        print(json.dumps({"event": kind, "data": event.model_dump(mode="json")}), flush=True)
+        return
+    if isinstance(event, FlowRun):
+        message = f"  {event.state.message}" if event.state and event.state.message else ""
+        out.print(
+            f"{when(event.state.timestamp if event.state else None)}  ",
+            state_text(event.state_type),
+            f"  {event.name}{message}",
+        )
+    elif isinstance(event, FlowRunStateChanged):
+        message = f"  {event.state.message}" if event.state.message else ""
+        out.print(f"{when(event.state.timestamp)}  ", state_text(event.state.type), message)
+    elif isinstance(event, CancellationRequested):
+        out.print(
+            f"{when(event.occurred_at)}  cancellation requested (attempt {event.attempt}, "
+            f"grace {event.grace_seconds:g} s) for {event.infrastructure}"
+        )
+    elif isinstance(event, CancellationResult):
+        detail = f": {event.detail}" if event.detail else ""
+        out.print(
+            f"{when(event.occurred_at)}  worker {event.worker}: {event.outcome.value}{detail}"
+        )

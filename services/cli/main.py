@@ -14,6 +14,7 @@ from services.cli.docs import app as docs_app
 from services.cli.flow_run import app as flow_run_app
 from services.cli.kafka import app as kafka_app
 from services.cli.run import app as run_app
+from services.cli.startup import settings_exit, start_logging
 from services.cli.worker import app as worker_app
 from services.runner import run
 
@@ -32,20 +33,6 @@ schemas_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 
 console = Console()
-err = Console(stderr=True)
-
-
-def _logging(verbose: bool) -> None:
-    from services.logs import configure_logging
-
-    configure_logging(verbose=verbose)
-
-
-def _settings_error(exc: ValidationError) -> typer.Exit:
-    for error in exc.errors(include_url=False):
-        name = "CANCELBUS_" + "_".join(str(p) for p in error["loc"]).upper()
-        err.print(f"[red]error:[/] {name}: {error['msg']}")
-    return typer.Exit(2)
 
 
 @app.command()
@@ -58,11 +45,11 @@ def state(
     from services.state.main import run_state_service
     from services.state.settings import StateSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = StateSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
@@ -80,11 +67,11 @@ def dev(
     from services.state.settings import StateSettings
     from services.timeout.settings import TimeoutSettings, settings_error
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = StateSettings(host=host, port=port)
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     try:
         timeout_settings = TimeoutSettings()
     except ValidationError as exc:
@@ -99,7 +86,7 @@ def timeout(verbose: bool = False) -> None:
     from services.timeout.main import run_timeout_service
     from services.timeout.settings import TimeoutSettings, settings_error
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = TimeoutSettings()
     except ValidationError as exc:

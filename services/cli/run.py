@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from services.cli.startup import settings_exit, start_logging
+
 app = typer.Typer(help="Launch a process as a tracked flow run that cancelbus can cancel.")
 
 
@@ -23,17 +25,16 @@ def run_process(
     verbose: bool = False,
 ) -> None:
     """Run CMD ARGS... (after `--`) as a flow run; exit with its exit code (130 if cancelled)."""
-    from services.cli.main import _logging, _settings_error
     from services.launcher.process import launch_process
     from services.launcher.settings import LauncherSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     if not verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = LauncherSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     result = asyncio.run(
         launch_process(
             command,
@@ -69,15 +70,14 @@ def run_kubernetes(
 ) -> None:
     """Create a flow run and a Job labelled with its id; leave the run RUNNING."""
     from schemas.states import StateType
-    from services.cli.main import _logging, _settings_error
     from services.launcher.kubernetes import launch_job
     from services.launcher.settings import LauncherSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = LauncherSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     cluster = cluster or settings.worker_scope
     if not cluster:
         typer.echo("error: name the cluster: --cluster or CANCELBUS_WORKER_SCOPE", err=True)
@@ -116,15 +116,14 @@ def run_docker(
     verbose: bool = False,
 ) -> None:
     """Run IMAGE [-- CMD ARGS...] as a flow run; exit with its exit code (130 if cancelled)."""
-    from services.cli.main import _logging, _settings_error
     from services.launcher.docker import launch_container
     from services.launcher.settings import LauncherSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = LauncherSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     result = asyncio.run(
         launch_container(
             image,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from services.cli.startup import settings_exit, start_logging
 from services.runner import run
 
 app = typer.Typer(help="Run a worker that stops the runs of one infrastructure kind.")
@@ -20,16 +21,15 @@ def process_worker(
     verbose: bool = False,
 ) -> None:
     """Stop local processes of this host: SIGTERM the tree, wait the grace, SIGKILL the rest."""
-    from services.cli.main import _logging, _settings_error
     from services.worker.main import run_worker
     from services.worker.process import ProcessInfrastructure
     from services.worker.settings import WorkerSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = WorkerSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     infrastructure = ProcessInfrastructure(scope or settings.worker_scope)
     run(run_worker(settings, infrastructure), use_uvloop=False)
 
@@ -43,16 +43,15 @@ def kubernetes_worker(
     verbose: bool = False,
 ) -> None:
     """Delete the Jobs of cancelled runs in one cluster (checked against its kube-system UID)."""
-    from services.cli.main import _logging, _settings_error
     from services.worker.kubernetes import ClusterIdentityError, KubernetesJobs
     from services.worker.main import run_worker
     from services.worker.settings import WorkerSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = WorkerSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
     cluster = scope or settings.worker_scope
     if not cluster:
         typer.echo("error: name the cluster: --scope or CANCELBUS_WORKER_SCOPE", err=True)
@@ -81,16 +80,15 @@ def docker_worker(
     verbose: bool = False,
 ) -> None:
     """Stop the containers of cancelled runs on one Docker engine (DOCKER_HOST)."""
-    from services.cli.main import _logging, _settings_error
     from services.worker.docker import DockerInfrastructure
     from services.worker.main import run_worker
     from services.worker.settings import WorkerSettings
 
-    _logging(verbose)
+    start_logging(verbose)
     try:
         settings = WorkerSettings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_exit(exc) from None
 
     async def main() -> None:
         infrastructure = await DockerInfrastructure.connect(

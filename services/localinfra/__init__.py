@@ -6,7 +6,8 @@ Docker engine for the Docker tests lives in services.localinfra.docker.
 """
 
 from services.localinfra.kafka import DEFAULT_KAFKA_VERSION, KafkaBroker, ensure_kafka_jars
-from services.localinfra.postgres import PostgresNotFoundError, PostgresServer
+from services.localinfra.postgres import PostgresServer
+from services.localinfra.postgres_install import PostgresNotFoundError
 from services.localinfra.processes import InfraStartError
 
 __all__ = [

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
 import concurrent.futures
 import logging
 import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from services.localinfra import kafka_data_dir
 from services.localinfra.kafka_dist import (
     DEFAULT_KAFKA_VERSION,
     ensure_kafka_jars,
@@ -32,39 +31,6 @@ __all__ = ["DEFAULT_KAFKA_VERSION", "KafkaBroker", "ensure_kafka_jars"]
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
-
-_SERVER_PROPERTIES = """\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@{host}:{controller_port}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=PLAINTEXT://{host}:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={log_dirs}
-num.partitions=6
-auto.create.topics.enable=false
-default.replication.factor=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-"""
-
-_LOG4J2_PROPERTIES = """\
-status = warn
-name = cancelbus-local-kafka
-appender.file.type = File
-appender.file.name = FILE
-appender.file.fileName = {log_file}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.file.ref = FILE
-"""
 
 
 class KafkaBroker(LocalServer):
@@ -115,7 +81,7 @@ class KafkaBroker(LocalServer):
 
     @property
     def log_file(self) -> Path:
-        return self.data_dir / "logs" / "kafka.log"
+        return kafka_data_dir.log_file(self.data_dir)
 
     @property
     def running(self) -> bool:
@@ -140,15 +106,17 @@ class KafkaBroker(LocalServer):
         for port in (self._port, self._controller_port):
             if port_accepts(HOST, port):
                 raise InfraStartError(f"port {port} on {HOST} is already in use")
-        config = self._write_config()
+        config = kafka_data_dir.write_config(
+            self.data_dir, host=HOST, port=self._port, controller_port=self._controller_port
+        )
         classpath = f"{libs}/*"
-        self._format_storage(java, classpath, config)
+        kafka_data_dir.format_storage(self.data_dir, java, classpath, config)
         command = [
             str(java),
             f"-Xmx{self._heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile=file:{self.data_dir / 'log4j2.properties'}",
+            f"-Dlog4j2.configurationFile=file:{kafka_data_dir.log4j_config(self.data_dir)}",
             f"-Dkafka.logs.dir={self.log_file.parent}",
             "-cp",
             classpath,
@@ -156,7 +124,7 @@ class KafkaBroker(LocalServer):
             str(config),
         ]
         started = time.monotonic()
-        with (self.data_dir / "logs" / "stdout.log").open("ab") as out:
+        with kafka_data_dir.stdout_log(self.data_dir).open("ab") as out:
             self._proc = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -199,46 +167,7 @@ class KafkaBroker(LocalServer):
     def _prepare_dirs(self) -> None:
         if self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="cancelbus-kafka-"))
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "kraft").mkdir(exist_ok=True)
-
-    def _write_config(self) -> Path:
-        config = self.data_dir / "server.properties"
-        config.write_text(
-            _SERVER_PROPERTIES.format(
-                host=HOST,
-                port=self._port,
-                controller_port=self._controller_port,
-                log_dirs=self.data_dir / "kraft",
-            )
-        )
-        log4j = _LOG4J2_PROPERTIES.format(log_file=self.log_file)
-        (self.data_dir / "log4j2.properties").write_text(log4j)
-        return config
-
-    def _format_storage(self, java: Path, classpath: str, config: Path) -> None:
-        if (self.data_dir / "kraft" / "meta.properties").is_file():
-            return  # formatted by an earlier start: keep the data
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        command = [
-            str(java),
-            "-Xmx256m",
-            f"-Dlog4j2.configurationFile=file:{self.data_dir / 'log4j2.properties'}",
-            "-cp",
-            classpath,
-            "kafka.tools.StorageTool",
-            "format",
-            # one argument: an id may start with "-", which would read as an option
-            f"--cluster-id={cluster_id}",
-            "-c",
-            str(config),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
-        if done.returncode != 0:
-            raise InfraStartError(
-                f"formatting Kafka storage in {self.data_dir} failed (exit {done.returncode}):\n"
-                f"{(done.stdout + done.stderr).strip()}"
-            )
+        kafka_data_dir.prepare(self._data_dir)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._startup_timeout
@@ -248,7 +177,7 @@ class KafkaBroker(LocalServer):
                 raise InfraStartError(
                     f"Kafka exited with code {self._proc.returncode} while starting; "
                     f"last lines of {self.log_file}:\n{log_tail(self.log_file)}\n"
-                    f"{log_tail(self.data_dir / 'logs' / 'stdout.log')}"
+                    f"{log_tail(kafka_data_dir.stdout_log(self.data_dir))}"
                 )
             if port_accepts(HOST, self.port) and _answers_metadata(self.bootstrap_servers):
                 return

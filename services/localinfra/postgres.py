@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import atexit
-import glob
 import logging
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -14,8 +12,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
 
+from services.localinfra.postgres_install import (
+    Identity,
+    clean_env,
+    find_bindir,
+    server_identity,
+)
 from services.localinfra.processes import (
     InfraStartError,
     LocalServer,
@@ -27,7 +30,6 @@ from services.localinfra.processes import (
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
-_NEEDED = ("initdb", "postgres", "pg_isready", "createdb", "dropdb")
 # Durability is worth nothing for a throw-away test server; speed is.
 _SETTINGS = {
     "fsync": "off",
@@ -36,36 +38,6 @@ _SETTINGS = {
     "max_connections": "200",
 }
 _DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-class PostgresNotFoundError(InfraStartError):
-    """No PostgreSQL server binaries on this machine."""
-
-
-def find_bindir() -> Path:
-    """The folder with initdb/postgres: `pg_config --bindir`, /usr/lib/postgresql/*/bin, PATH."""
-    candidates: list[Path] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config is not None:
-        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            candidates.append(Path(done.stdout.strip()))
-    by_version = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"),
-        key=lambda p: int(re.sub(r"\D", "", Path(p).parent.name) or 0),
-        reverse=True,
-    )
-    candidates += [Path(p) for p in by_version]
-    initdb = shutil.which("initdb")
-    if initdb is not None:
-        candidates.append(Path(initdb).parent)
-    for bindir in candidates:
-        if all((bindir / name).is_file() for name in _NEEDED):
-            return bindir
-    raise PostgresNotFoundError(
-        "PostgreSQL server binaries (initdb, postgres) not found: run "
-        "scripts/ensure-system-deps.sh or `apt-get install postgresql`"
-    )
 
 
 class PostgresServer(LocalServer):
@@ -81,7 +53,7 @@ class PostgresServer(LocalServer):
         self._base: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._bindir: Path | None = None
-        self._run_as = _Identity()
+        self._run_as = Identity()
 
     @property
     def port(self) -> int:
@@ -101,7 +73,7 @@ class PostgresServer(LocalServer):
         if self.running:
             return
         self._bindir = find_bindir()
-        self._run_as = _server_identity()
+        self._run_as = server_identity()
         self._base = Path(tempfile.mkdtemp(prefix="cancelbus-postgres-"))
         atexit.register(self.stop)
         try:
@@ -199,7 +171,7 @@ class PostgresServer(LocalServer):
             text=True,
             check=False,
             cwd=base,
-            env=_clean_env(),
+            env=clean_env(),
             timeout=120,
             user=run_as.user,
             group=run_as.group,
@@ -223,7 +195,7 @@ class PostgresServer(LocalServer):
                     f"postgres exited with code {proc.returncode}:\n"
                     f"{log_tail(base / 'postgres.log')}"
                 )
-            if subprocess.run(ready, check=False, env=_clean_env()).returncode == 0:
+            if subprocess.run(ready, check=False, env=clean_env()).returncode == 0:
                 return
             if time.monotonic() >= deadline:
                 raise InfraStartError(
@@ -231,30 +203,3 @@ class PostgresServer(LocalServer):
                     f"{log_tail(base / 'postgres.log')}"
                 )
             time.sleep(0.1)
-
-
-class _Identity(NamedTuple):
-    """Who the server and its tools run as; all None means "as ourselves"."""
-
-    user: int | None = None
-    group: int | None = None
-    extra_groups: list[int] | None = None
-
-
-def _server_identity() -> _Identity:
-    """The `postgres` OS user when we are root (PostgreSQL refuses root), else ourselves."""
-    if os.geteuid() != 0:
-        return _Identity()
-    try:
-        entry = pwd.getpwnam("postgres")
-    except KeyError:
-        raise InfraStartError(
-            "running as root, but there is no `postgres` OS user to run PostgreSQL as: "
-            "`apt-get install postgresql` creates it"
-        ) from None
-    return _Identity(entry.pw_uid, entry.pw_gid, [])
-
-
-def _clean_env() -> dict[str, str]:
-    """Our environment without libpq settings that would point the tools elsewhere."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}

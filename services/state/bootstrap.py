@@ -14,12 +14,12 @@ from services.state.api import create_app
 from services.state.api.app import Lifespan
 from services.state.consumers import StateConsumers
 from services.state.db.engine import Database, migrate
-from services.state.live import LiveEvents
+from services.state.live_fanout import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import StateService
 from services.state.settings import StateSettings
-from services.state.workers import WorkerRegistry
+from services.state.worker_registry import WorkerRegistry
 from services.transport import Bus
 
 log = structlog.get_logger(__name__)

@@ -15,7 +15,7 @@ from schemas.messages import (
 )
 from schemas.topics import Topics
 from services.state.service import FlowRunNotFound, StateService, UnknownCancellationRequest
-from services.state.workers import WorkerRegistry
+from services.state.worker_registry import WorkerRegistry
 from services.transport import Bus, InvalidMessage, Record
 
 M = TypeVar("M", CancelFlowRun, CancellationResult, CancellationTimedOut, WorkerHeartbeat)

@@ -8,17 +8,17 @@ commits every assigned partition's position), and the very same handler code mus
 Semantics
 - Producer: idempotent, acks=all; `publish` returns once the broker acknowledged, and
   raises (never hangs) when the broker is unreachable: callers such as the outbox relay
-  retry.
+  retry (kafka_publisher.py).
 - One consumer per subscription, auto-commit off, `earliest` for a new group. Each
   fetched batch of a partition runs in its own task while that partition is paused, so a
   partition is handled strictly in order and partitions run concurrently. After each
   record the dispatcher returned for, `{tp: offset + 1}` is committed.
 - On revocation the in-flight record gets `graceful_timeout` to finish and commit; the
   rest of the batch is left to the new owner. On `stop()` the same, then cancellation:
-  a cancelled record is not committed and will be redelivered.
+  a cancelled record is not committed and will be redelivered (kafka_consumer.py).
 - `start()` creates missing topics with `max.message.bytes` raised, so an oversized
   message reaches a handler (and is dead-lettered with a reason) instead of being refused
-  by the broker where no consumer ever sees it.
+  by the broker where no consumer ever sees it (kafka_topics.py).
 
 `subscribe_concurrent` (the workers) runs records out of order and commits each partition
 up to its oldest unfinished offset: see kafka_concurrent.py.
@@ -30,29 +30,19 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (
-    MessageSizeTooLargeError,
-    TopicAlreadyExistsError,
-    for_code,
-)
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka import AIOKafkaConsumer
 
 from schemas.topics import Topics
 from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
 from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
-from services.transport.partitioner import partition_for
+from services.transport.kafka_publisher import KafkaPublisher, Message
+from services.transport.kafka_topics import KafkaTopics
 from services.transport.subscriptions import Subscriptions
-
-log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 _DEFAULT_FETCH_MAX_BYTES = 50 * MIB
-BATCH_BYTES = 256 * 1024  # a relay pass of 2,000 outbox rows fills a few batches per partition
 
 # How long the broker may hold a fetch that finds no records. Data ends the wait at once; the
 # wait costs latency only to a partition resumed while a fetch without it is in flight, and
@@ -85,8 +75,6 @@ class KafkaBus(Subscriptions):
         """`topics` are created by `start()` besides the subscribed ones (default: all `Topics`)."""
         self._servers = bootstrap_servers
         self._client_id = client_id
-        self._partitions = partitions
-        self._replication_factor = replication_factor
         self._max_message_bytes = max_message_bytes
         self._retry = retry or RetryPolicy()
         self._dead_letter_topic = dead_letter_topic
@@ -96,10 +84,18 @@ class KafkaBus(Subscriptions):
         self._prefix = topic_prefix
         super().__init__()
         self._subscribers: list[KafkaSubscriber | ConcurrentKafkaSubscriber] = []
-        self._admin: AIOKafkaAdminClient | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._known_topics: set[str] = set()
-        self._topics_lock = asyncio.Lock()
+        self._broker_topics = KafkaTopics(
+            prefix=topic_prefix,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            max_message_bytes=max_message_bytes,
+            request_timeout=request_timeout,
+        )
+        self._publisher = KafkaPublisher(
+            self._broker_topics,
+            max_message_bytes=max_message_bytes,
+            request_timeout=request_timeout,
+        )
         self._started = False
 
     async def start(self) -> None:
@@ -113,29 +109,10 @@ class KafkaBus(Subscriptions):
             raise
 
     async def _connect(self) -> None:
-        timeout_ms = int(self._request_timeout * 1000)
-        self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._servers,
-            client_id=f"{self._client_id}-admin",
-            request_timeout_ms=timeout_ms,
-        )
-        await self._admin.start()
+        await self._broker_topics.start(self._servers, self._client_id)
         subscribed = [t for sub in self._subscriptions for t in sub.topics]
-        await self._ensure_topics([*self._topics, self._dead_letter_topic, *subscribed])
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._servers,
-            client_id=self._client_id,
-            enable_idempotence=True,
-            acks="all",
-            max_request_size=self._max_message_bytes,
-            request_timeout_ms=timeout_ms,
-            partitioner=partition_for,
-            max_batch_size=BATCH_BYTES,
-        )
-        await self._producer.start()
-        # where each topic's partitions lead, known now rather than at the first publish
-        for topic in self._topics:
-            await self._producer.partitions_for(self._topic_name(topic))
+        await self._broker_topics.ensure([*self._topics, self._dead_letter_topic, *subscribed])
+        await self._publisher.start(self._servers, self._client_id, self._topics)
         per_group = Counter(sub.group for sub in self._subscriptions)
         for sub in self._subscriptions:
             kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
@@ -146,8 +123,8 @@ class KafkaBus(Subscriptions):
                 ),
                 sub,
                 self._dispatcher(sub),
-                topic_name=self._topic_name,
-                logical_name=self._logical_name,
+                topic_name=self._broker_topics.name,
+                logical_name=self._broker_topics.logical_name,
             )
             self._subscribers.append(subscriber)
             await subscriber.start(self._graceful_timeout)
@@ -157,23 +134,8 @@ class KafkaBus(Subscriptions):
         await asyncio.gather(
             *(s.stop(self._graceful_timeout, self._request_timeout) for s in subscribers)
         )
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await self._close_producer(producer)
-        admin, self._admin = self._admin, None
-        if admin is not None:
-            await admin.close()
-
-    async def _close_producer(self, producer: AIOKafkaProducer) -> None:
-        try:
-            await asyncio.wait_for(producer.flush(), self._request_timeout)
-        except TimeoutError:
-            log.warning("producer_flush_timed_out", timeout=self._request_timeout)
-            await _abandon_undelivered(producer)
-        try:
-            await asyncio.wait_for(producer.stop(), self._request_timeout)
-        except TimeoutError:
-            log.error("producer_stop_timed_out", timeout=self._request_timeout)
+        await self._publisher.close()
+        await self._broker_topics.close()
 
     async def publish(
         self,
@@ -182,100 +144,20 @@ class KafkaBus(Subscriptions):
         value: bytes,
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> None:
-        await self._send(topic, key.encode(), value, headers)
+        await self._publisher.send(topic, key.encode(), value, headers)
 
-    async def publish_many(
-        self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
-    ) -> None:
-        """Send all, one record batch per partition in the given order (the idempotent
-        producer keeps each partition's order), then wait for every acknowledgement.
-
-        Batches skip the producer's per-message path: a bulk cancellation publishes three
-        messages per run, and per-message sends cost three times the CPU."""
-        producer = self._require_producer()
-        async with asyncio.timeout(self._request_timeout * 1.5):
-            await self._ensure_topics([topic for topic, *_ in messages])
-            acks: list[asyncio.Future[object]] = []
-            for (topic, partition), records in (await self._by_partition(messages)).items():
-                acks.extend(await self._send_batches(producer, topic, partition, records))
-            outcomes = await asyncio.gather(*acks, return_exceptions=True)
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            raise failures[0]
-
-    async def _by_partition(
-        self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
-    ) -> dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]]:
-        """Messages grouped by the partition the default partitioner gives them, in order."""
-        producer = self._require_producer()
-        partitions: dict[str, list[int]] = {}
-        grouped: dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
-        for topic, key, value, headers in messages:
-            name = self._topic_name(topic)
-            if name not in partitions:
-                partitions[name] = sorted(await producer.partitions_for(name))
-            encoded = key.encode()
-            if _record_size(encoded, value, headers) > self._max_message_bytes:
-                raise MessageSizeTooLargeError(
-                    f"a {len(value)}-byte message for {topic} is over the "
-                    f"{self._max_message_bytes}-byte limit"
-                )
-            partition = partition_for(encoded, partitions[name], ())
-            grouped.setdefault((name, partition), []).append((encoded, value, list(headers)))
-        return grouped
-
-    @staticmethod
-    async def _send_batches(
-        producer: AIOKafkaProducer,
-        topic: str,
-        partition: int,
-        records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
-    ) -> list[asyncio.Future[object]]:
-        acks: list[asyncio.Future[object]] = []
-        batch = producer.create_batch()
-        for key, value, headers in records:
-            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                batch.close()  # closed: no other sender's message can join it
-                acks.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                # an empty batch takes any one record the size check above let through
-                batch.append(key=key, value=value, timestamp=None, headers=headers)
-        batch.close()
-        acks.append(await producer.send_batch(batch, topic, partition=partition))
-        return acks
+    async def publish_many(self, messages: Sequence[Message]) -> None:
+        """Send all, one record batch per partition in the given order, then wait for every
+        acknowledgement (see `KafkaPublisher.send_many`)."""
+        await self._publisher.send_many(messages)
 
     def _accepts_subscriptions(self) -> bool:
         return not self._started
 
-    def _topic_name(self, topic: str) -> str:
-        """The broker's name of a topic: namespaced by the prefix (shared clusters, tests)."""
-        return self._prefix + topic
-
-    def _logical_name(self, topic: str) -> str:
-        return topic.removeprefix(self._prefix)
-
-    # -- internals ------------------------------------------------------------------------
-
-    async def _send(
-        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
-    ) -> None:
-        producer = self._require_producer()
-        # Bounded even when the broker is gone: metadata waits and acks both count.
-        async with asyncio.timeout(self._request_timeout * 1.5):
-            await self._ensure_topics([topic])
-            await producer.send_and_wait(
-                self._topic_name(topic), value, key=key, headers=list(headers)
-            )
-
-    def _require_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            raise RuntimeError("cannot publish: the bus is not started")
-        return self._producer
-
     def _dispatcher(self, sub: Subscription) -> Dispatcher:
         return Dispatcher(
             group=sub.group,
-            publish=self._send,
+            publish=self._publisher.send,
             dead_letter_topic=self._dead_letter_topic,
             retry=self._retry,
         )
@@ -300,63 +182,3 @@ class KafkaBus(Subscriptions):
             # a long broker-side wait would hold its next record back that long.
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
-
-    async def _ensure_topics(self, topics: Sequence[str]) -> None:
-        """Create the topics not known to exist; an existing topic is fine (services race)."""
-        missing = [t for t in dict.fromkeys(topics) if t not in self._known_topics]
-        if not missing:
-            return
-        admin = self._admin
-        if admin is None:
-            raise RuntimeError("the bus is not started")
-        async with self._topics_lock:
-            missing = [t for t in missing if t not in self._known_topics]
-            if not missing:
-                return
-            config = {"max.message.bytes": str(self._max_message_bytes)}
-            response = await admin.create_topics(
-                [
-                    NewTopic(
-                        self._topic_name(t),
-                        self._partitions,
-                        self._replication_factor,
-                        topic_configs=config,
-                    )
-                    for t in missing
-                ]
-            )
-            for topic, code, *rest in response.topic_errors:
-                if code not in (0, TopicAlreadyExistsError.errno):
-                    raise for_code(code)(f"cannot create topic {topic}: {rest}")
-                if code == 0:
-                    log.info("topic_created", topic=topic, partitions=self._partitions)
-            await self._wait_visible(admin, [self._topic_name(t) for t in missing])
-            self._known_topics.update(missing)
-
-    async def _wait_visible(self, admin: AIOKafkaAdminClient, topics: list[str]) -> None:
-        """Wait until the broker's metadata lists the topics, so clients see them at once."""
-        async with asyncio.timeout(self._request_timeout):
-            while True:
-                described = await admin.describe_topics(topics)
-                if all(t["error_code"] == 0 and t["partitions"] for t in described):
-                    return
-                await asyncio.sleep(0.1)
-
-
-async def _abandon_undelivered(producer: AIOKafkaProducer) -> None:
-    """Stop retrying the batches the broker never acknowledged, so `producer.stop()` returns.
-
-    aiokafka 0.14 has no close timeout: `stop()` waits for every batch, forever while the
-    broker is unreachable, and its `fail_all` trips over re-queued batches. Their publishers
-    have already timed out (the outbox retries), so cancelling the sender loses nothing.
-    Private attribute, hence guarded; the caller bounds `stop()` as well.
-    """
-    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
-    if isinstance(task, asyncio.Task):
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def _record_size(key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]) -> int:
-    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers))
-    return size

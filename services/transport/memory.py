@@ -1,18 +1,16 @@
 """An in-process bus with Kafka's consumer-group semantics, for `cancelbus dev` and fast tests.
 
-Each topic has N partitions, chosen by a stable hash of the key, so one key's messages stay
-in order. Each consumer group sees each message once; several subscriptions in one group
-share the partitions. One task per (group, topic, partition) runs the handlers in order, so
-partitions run concurrently. A group's offset advances only after the dispatcher returned.
+Each topic has N partitions (memory_topics.py), chosen by a stable hash of the key, so one
+key's messages stay in order. Each consumer group sees each message once; several
+subscriptions in one group share the partitions. One task per (group, topic, partition) runs
+the handlers in order, so partitions run concurrently. A group's offset advances only after
+the dispatcher returned.
 Nothing survives the process: this is not the production path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
-import zlib
 from collections.abc import Sequence
 
 import structlog
@@ -24,33 +22,11 @@ from services.transport.base import (
     Subscription,
 )
 from services.transport.dispatch import Dispatcher, RetryPolicy
+from services.transport.memory_topics import MemoryTopics, PartitionLog, crc32_partition
 from services.transport.offsets import PartitionOffsets
 from services.transport.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
-
-
-class _PartitionLog:
-    def __init__(self, topic: str, partition: int) -> None:
-        self.topic = topic
-        self.partition = partition
-        self.records: list[Record] = []
-        self._grown = asyncio.Event()
-
-    def append(self, record: Record) -> None:
-        self.records.append(record)
-        self.wake()
-
-    def wake(self) -> None:
-        self._grown.set()
-        self._grown = asyncio.Event()
-
-    async def wait_beyond(self, offset: int) -> None:
-        """Return once a record at `offset` exists, or on `wake()`."""
-        grown = self._grown
-        if offset < len(self.records):
-            return
-        await grown.wait()
 
 
 class InMemoryBus(Subscriptions):
@@ -70,12 +46,10 @@ class InMemoryBus(Subscriptions):
         self._dead_letter_topic = dead_letter_topic
         self._retry = retry or RetryPolicy()
         self._graceful_timeout = graceful_timeout
-        self._logs: dict[str, list[_PartitionLog]] = {}
-        self._published: dict[str, list[Record]] = {}
+        self._topics = MemoryTopics(partitions)
         super().__init__()
         self._committed: dict[tuple[str, str, int], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._unkeyed = itertools.count()
         self._progressed = asyncio.Event()
         self._in_flight_slots: dict[int, asyncio.Semaphore] = {}
         self._state = "new"
@@ -86,7 +60,7 @@ class InMemoryBus(Subscriptions):
         if self._state != "new":
             raise RuntimeError(f"bus cannot start: it is {self._state}")
         self._state = "started"
-        self._topic(self._dead_letter_topic)
+        self._topics.partitions_of(self._dead_letter_topic)  # listed from the start, if empty
         await self._announce_assignments()
         dispatchers: dict[str, Dispatcher] = {}
         for (group, topic, partition), sub in self._assignment().items():
@@ -98,7 +72,7 @@ class InMemoryBus(Subscriptions):
                     dead_letter_topic=self._dead_letter_topic,
                     retry=self._retry,
                 )
-            partition_log = self._topic(topic)[partition]
+            partition_log = self._topics.partitions_of(topic)[partition]
             consume = (
                 self._consume_concurrent(partition_log, sub, dispatcher, self._slots(sub))
                 if sub.concurrent
@@ -117,9 +91,8 @@ class InMemoryBus(Subscriptions):
             return
         self._state = "stopped"
         self._progressed.set()
-        for partition_logs in self._logs.values():
-            for partition_log in partition_logs:
-                partition_log.wake()
+        for partition_log in self._topics.partition_logs():
+            partition_log.wake()
         if not self._tasks:
             return
         _, pending = await asyncio.wait(self._tasks, timeout=self._graceful_timeout)
@@ -138,7 +111,7 @@ class InMemoryBus(Subscriptions):
     ) -> None:
         if self._state != "started":
             raise RuntimeError(f"cannot publish: the bus is {self._state}")
-        await self._append(topic, key.encode(), value, headers)
+        self._topics.append(topic, key.encode(), value, headers)
 
     async def publish_many(
         self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
@@ -146,7 +119,7 @@ class InMemoryBus(Subscriptions):
         if self._state != "started":
             raise RuntimeError(f"cannot publish: the bus is {self._state}")
         for topic, key, value, headers in messages:
-            await self._append(topic, key.encode(), value, headers)
+            self._topics.append(topic, key.encode(), value, headers)
 
     def _accepts_subscriptions(self) -> bool:
         return self._state == "new"
@@ -155,13 +128,13 @@ class InMemoryBus(Subscriptions):
 
     def messages(self, topic: str) -> list[Record]:
         """Every record published to `topic`, in publish order."""
-        return list(self._published.get(topic, ()))
+        return self._topics.published(topic)
 
     def lag(self) -> int:
         """Records published to subscribed topics that some group has not finished yet."""
         behind = 0
         for (group, topic, partition), _ in self._assignment().items():
-            size = len(self._topic(topic)[partition].records)
+            size = len(self._topics.partitions_of(topic)[partition].records)
             behind += size - self._committed.get((group, topic, partition), 0)
         return behind
 
@@ -173,18 +146,6 @@ class InMemoryBus(Subscriptions):
 
     # -- internals ------------------------------------------------------------------------
 
-    def _topic(self, topic: str) -> list[_PartitionLog]:
-        logs = self._logs.get(topic)
-        if logs is None:
-            logs = self._logs[topic] = [_PartitionLog(topic, p) for p in range(self._partitions)]
-            self._published[topic] = []
-        return logs
-
-    def _partition_for(self, key: bytes | None) -> int:
-        if key is None:
-            return next(self._unkeyed) % self._partitions
-        return _crc32_partition(key, self._partitions)
-
     async def _announce_assignments(self) -> None:
         """Tell each subscription that asked which partitions it owns (fixed for the bus's life)."""
         for sub in self._subscriptions:
@@ -193,23 +154,13 @@ class InMemoryBus(Subscriptions):
             owned = [key for key, owner in self._assignment().items() if owner is sub]
             for topic in dict.fromkeys(sub.topics):
                 mine = frozenset(p for (_, t, p) in owned if t == topic)
-                await sub.on_assigned(Assignment(topic, mine, self._partitions, _crc32_partition))
+                await sub.on_assigned(Assignment(topic, mine, self._partitions, crc32_partition))
 
     async def _append(
         self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
     ) -> None:
-        partition_log = self._topic(topic)[self._partition_for(key)]
-        record = Record(
-            topic=topic,
-            partition=partition_log.partition,
-            offset=len(partition_log.records),
-            key=key,
-            value=value,
-            headers=tuple(headers),
-            timestamp_ms=time.time_ns() // 1_000_000,
-        )
-        partition_log.append(record)
-        self._published[topic].append(record)
+        """The dispatcher's publish (retries, dead letters): the same append, awaitable."""
+        self._topics.append(topic, key, value, headers)
 
     def _assignment(self) -> dict[tuple[str, str, int], Subscription]:
         """(group, topic, partition) -> the one subscription of that group that owns it."""
@@ -224,7 +175,7 @@ class InMemoryBus(Subscriptions):
         return owners
 
     async def _consume(
-        self, partition_log: _PartitionLog, sub: Subscription, dispatcher: Dispatcher
+        self, partition_log: PartitionLog, sub: Subscription, dispatcher: Dispatcher
     ) -> None:
         position = (sub.group, partition_log.topic, partition_log.partition)
         while self._state == "started":
@@ -244,7 +195,7 @@ class InMemoryBus(Subscriptions):
 
     async def _consume_concurrent(
         self,
-        partition_log: _PartitionLog,
+        partition_log: PartitionLog,
         sub: Subscription,
         dispatcher: Dispatcher,
         slots: asyncio.Semaphore,
@@ -284,7 +235,3 @@ class InMemoryBus(Subscriptions):
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-
-
-def _crc32_partition(key: bytes, partitions: int) -> int:
-    return zlib.crc32(key) % partitions

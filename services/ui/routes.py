@@ -1,24 +1,22 @@
 """Pages of the web UI and its login form; the data comes from the REST API and live events.
 
 Nothing is fetched from the network at run time: pages and assets ship in this package.
+The UI knows nothing of how the API checks tokens: the app that installs it hands it a
+`LoginSessions` (or none, when the API is open).
 """
 
 from __future__ import annotations
 
-import hmac
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs, quote
 from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-
-from services.state.api.auth import SESSION_COOKIE, session_value
-
-router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_LOGIN_BODY = 16 * 1024
@@ -40,57 +38,69 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-@router.get("/")
-async def home() -> RedirectResponse:
-    return RedirectResponse("/runs", status_code=303)
+class LoginSessions(Protocol):
+    """What the login form needs from the API's token check."""
+
+    @property
+    def cookie_name(self) -> str: ...
+
+    def session_for(self, token: str) -> str | None:
+        """The session cookie's value when `token` is the API's token, else None."""
+        ...
 
 
-@router.get("/runs")
-async def runs_page() -> HTMLResponse:
-    return _html("runs.html")
+def _router(sessions: LoginSessions | None) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
 
-
-@router.get("/runs/flow-run/{flow_run_id}")
-async def run_page(flow_run_id: UUID) -> HTMLResponse:
-    return _html("run.html")
-
-
-@router.get("/login", response_model=None)
-async def login_page(request: Request) -> Response:
-    if not request.app.state.api_token:
+    @router.get("/")
+    async def home() -> RedirectResponse:
         return RedirectResponse("/runs", status_code=303)
-    return _html("login.html")
+
+    @router.get("/runs")
+    async def runs_page() -> HTMLResponse:
+        return _html("runs.html")
+
+    @router.get("/runs/flow-run/{flow_run_id}")
+    async def run_page(flow_run_id: UUID) -> HTMLResponse:
+        return _html("run.html")
+
+    @router.get("/login", response_model=None)
+    async def login_page() -> Response:
+        if sessions is None:
+            return RedirectResponse("/runs", status_code=303)
+        return _html("login.html")
+
+    @router.post("/login")
+    async def login(request: Request) -> RedirectResponse:
+        body = (await request.body())[:MAX_LOGIN_BODY].decode("utf-8", errors="replace")
+        form = parse_qs(body)
+        given = form.get("token", [""])[0]
+        target = _safe_next(form.get("next", [None])[0])
+        session = sessions.session_for(given) if sessions is not None else None
+        if sessions is None or session is None:
+            return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            sessions.cookie_name,
+            session,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @router.post("/logout")
+    async def logout() -> RedirectResponse:
+        response = RedirectResponse("/login", status_code=303)
+        if sessions is not None:
+            response.delete_cookie(sessions.cookie_name, path="/")
+        return response
+
+    return router
 
 
-@router.post("/login")
-async def login(request: Request) -> RedirectResponse:
-    token: str | None = request.app.state.api_token
-    body = (await request.body())[:MAX_LOGIN_BODY].decode("utf-8", errors="replace")
-    form = parse_qs(body)
-    given = form.get("token", [""])[0]
-    target = _safe_next(form.get("next", [None])[0])
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
-        return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_value(token),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
-    return response
-
-
-@router.post("/logout")
-async def logout() -> RedirectResponse:
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-def install_ui(app: FastAPI, api_token: str | None) -> None:
-    app.state.api_token = api_token
-    app.include_router(router)
+def install_ui(app: FastAPI, sessions: LoginSessions | None) -> None:
+    """Serve the UI on `app`; `sessions` is None when the API needs no token."""
+    app.include_router(_router(sessions))
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.messages import CancelFlowRun, FlowRunStateChanged
 from schemas.states import State, StateType
-from services.state.live import LiveEvents, SubscriberTooSlow
+from services.state.live_fanout import LiveEvents, SubscriberTooSlow
 
 
 def _changed(run_id: object = None) -> FlowRunStateChanged:

@@ -12,7 +12,7 @@ from schemas.infrastructure import InfrastructureKind
 from schemas.messages import WorkerHeartbeat
 from services.state.db.engine import Database, migrate
 from services.state.db.tables import workers
-from services.state.workers import FORGET, WorkerRegistry
+from services.state.worker_registry import FORGET, WorkerRegistry
 
 
 def beat(name: str) -> WorkerHeartbeat:

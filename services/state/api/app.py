@@ -9,16 +9,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.state.api.auth import BearerTokenMiddleware
+from services.state.api.auth import BearerTokenMiddleware, TokenSessions
 from services.state.api.docs import install_docs
 from services.state.api.events import router as events_router
 from services.state.api.prefect_flows import router as prefect_flows_router
 from services.state.api.routes import router
-from services.state.live import LiveEvents
+from services.state.live_fanout import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import FlowRunNotFound, StateService
-from services.state.workers import WorkerRegistry
+from services.state.worker_registry import WorkerRegistry
 from services.ui import install_ui
 from services.version import VERSION
 
@@ -51,7 +51,7 @@ def create_app(
     app.include_router(router)
     app.include_router(events_router)
     app.include_router(prefect_flows_router)
-    install_ui(app, api_token)
+    install_ui(app, TokenSessions(api_token) if api_token else None)
 
     @app.exception_handler(FlowRunNotFound)
     async def not_found(_request: Request, exc: FlowRunNotFound) -> JSONResponse:

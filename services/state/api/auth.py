@@ -24,6 +24,19 @@ def session_value(token: str) -> str:
     return hmac.new(token.encode(), b"cancelbus-ui-session", hashlib.sha256).hexdigest()
 
 
+class TokenSessions:
+    """The web UI's login check for the API's bearer token (a `LoginSessions` of the UI)."""
+
+    cookie_name = SESSION_COOKIE
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+        self._session = session_value(token)
+
+    def session_for(self, token: str) -> str | None:
+        return self._session if hmac.compare_digest(token.encode(), self._token) else None
+
+
 def _is_page(scope: Scope) -> bool:
     path: str = scope["path"]
     return scope.get("method") == "GET" and not path.startswith("/api/") and path != "/metrics"

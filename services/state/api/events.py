@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from schemas.messages import CancellationRequested, CancellationResult, FlowRunStateChanged
-from services.state.live import LiveEvents, LiveMessage, SubscriberTooSlow, Subscription
+from services.state.live_fanout import LiveEvents, LiveMessage, SubscriberTooSlow, Subscription
 from services.state.service import StateService
 
 router = APIRouter(prefix="/api", tags=["live events"])

@@ -20,7 +20,7 @@ from schemas.states import State, StateType
 from services.state.api.models import CancellingRun, OrchestrationResultBody, SetStateBody
 from services.state.changes import CancelRequest
 from services.state.service import StateService
-from services.state.workers import WorkerRegistry, WorkerStatus
+from services.state.worker_registry import WorkerRegistry, WorkerStatus
 
 router = APIRouter(prefix="/api")
 

@@ -1,7 +1,7 @@
-"""Which workers are alive: heartbeats in, live scopes out (`GET /api/workers`).
+"""The registry of worker heartbeats: heartbeats in, live scopes out (`GET /api/workers`).
 
 A heartbeat is recorded with the state service's own clock, so a worker's clock skew
-cannot make it look dead or alive; see liveness.py for when it counts as alive.
+cannot make it look dead or alive; see worker_liveness.py for when it counts as alive.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from schemas.messages import WorkerHeartbeat
 from schemas.states import StateType, utcnow
 from services.state.db.engine import Database
 from services.state.db.tables import flow_runs, workers
-from services.state.liveness import is_alive
+from services.state.worker_liveness import is_alive
 
 FORGET = timedelta(days=1)
 

@@ -1,0 +1,98 @@
+"""The Kafka bus's topics on the broker: their names under the prefix, created on first use.
+
+Topics are created with `max.message.bytes` raised, so an oversized message reaches a
+handler (and is dead-lettered with a reason) instead of being refused by the broker where
+no consumer ever sees it. A topic another service created first is fine (services race).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+log = structlog.get_logger(__name__)
+
+
+class KafkaTopics:
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        partitions: int,
+        replication_factor: int,
+        max_message_bytes: int,
+        request_timeout: float,
+    ) -> None:
+        self._prefix = prefix
+        self._partitions = partitions
+        self._replication_factor = replication_factor
+        self._max_message_bytes = max_message_bytes
+        self._request_timeout = request_timeout
+        self._admin: AIOKafkaAdminClient | None = None
+        self._known: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    def name(self, topic: str) -> str:
+        """The broker's name of a topic: namespaced by the prefix (shared clusters, tests)."""
+        return self._prefix + topic
+
+    def logical_name(self, name: str) -> str:
+        return name.removeprefix(self._prefix)
+
+    async def start(self, bootstrap_servers: str, client_id: str) -> None:
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id=f"{client_id}-admin",
+            request_timeout_ms=int(self._request_timeout * 1000),
+        )
+        await self._admin.start()
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+
+    async def ensure(self, topics: Sequence[str]) -> None:
+        """Create the topics not known to exist, and wait until the broker lists them."""
+        missing = [t for t in dict.fromkeys(topics) if t not in self._known]
+        if not missing:
+            return
+        admin = self._admin
+        if admin is None:
+            raise RuntimeError("the bus is not started")
+        async with self._lock:
+            missing = [t for t in missing if t not in self._known]
+            if not missing:
+                return
+            config = {"max.message.bytes": str(self._max_message_bytes)}
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        self.name(t),
+                        self._partitions,
+                        self._replication_factor,
+                        topic_configs=config,
+                    )
+                    for t in missing
+                ]
+            )
+            for topic, code, *rest in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise for_code(code)(f"cannot create topic {topic}: {rest}")
+                if code == 0:
+                    log.info("topic_created", topic=topic, partitions=self._partitions)
+            await self._wait_visible(admin, [self.name(t) for t in missing])
+            self._known.update(missing)
+
+    async def _wait_visible(self, admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+        """Wait until the broker's metadata lists the topics, so clients see them at once."""
+        async with asyncio.timeout(self._request_timeout):
+            while True:
+                described = await admin.describe_topics(topics)
+                if all(t["error_code"] == 0 and t["partitions"] for t in described):
+                    return
+                await asyncio.sleep(0.1)
