@@ -36,9 +36,9 @@ err = Console(stderr=True)
 
 
 def _logging(verbose: bool) -> None:
-    from services.logs import configure_logging
+    from services.logs import LogSettings, configure_logging
 
-    configure_logging(verbose=verbose)
+    configure_logging(LogSettings(), verbose=verbose)
 
 
 def _settings_error(exc: ValidationError) -> typer.Exit:

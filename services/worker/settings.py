@@ -5,18 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.transport.settings import BusSettings
+
 
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
 
-    kafka_bootstrap_servers: str | None = Field(
-        default=None, description="host:port[,host:port]; unset -> the in-process bus"
-    )
-    topic_partitions: int = Field(default=6, ge=1, le=1000)
-    topic_replication_factor: int = Field(default=1, ge=1, le=10)
-    topic_prefix: str = Field(
-        default="", description="namespaces every Kafka topic (a shared cluster, tests)"
-    )
+    bus: BusSettings = Field(default_factory=BusSettings)
     worker_scope: str | None = Field(
         default=None,
         min_length=1,
