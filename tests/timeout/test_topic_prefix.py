@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,21 +24,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas.states import StateType
 from services.localinfra.service_process import ServiceProcess, StateProcess
 from services.timeout.settings import TIMEOUT_ENV
+from tests.worker.conftest import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
 TIMEOUT_SECONDS = 4.0
-WITHIN = 60.0
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, process: ServiceProcess
-) -> None:
-    deadline = asyncio.get_running_loop().time() + WITHIN
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {WITHIN} s: {what}\n{process.log()}")
-        await asyncio.sleep(0.1)
 
 
 async def bare_topic_offsets(bootstrap: str) -> dict[str, int]:
@@ -129,7 +119,7 @@ async def test_every_service_keeps_to_its_prefix_and_a_stuck_run_is_forced_at_it
         seen: list[dict[str, Any]] = (await deployment.api.get("workers")).json()
         return any(w["worker"] == "prefixed-worker" and w["alive"] for w in seen)
 
-    await eventually(worker_alive, "the worker's heartbeat reached the state service", worker)
+    await eventually(worker_alive, f"the worker's heartbeat reached the state ({worker.log_path})")
 
     unserved = f"nobody-{uuid.uuid4().hex[:8]}"  # no worker serves this scope: the run is stuck
     before_start = await deployment.running_run(f"{unserved}:4242")
@@ -147,13 +137,13 @@ async def test_every_service_keeps_to_its_prefix_and_a_stuck_run_is_forced_at_it
         assert timeout.proc.poll() is None, timeout.log()
         return "partitions_owned" in timeout.log()
 
-    await eventually(timeout_assigned, "the timeout service joined its group", timeout)
+    await eventually(timeout_assigned, f"the timeout service joined its group ({timeout.log_path})")
     after_start = await deployment.running_run(f"{unserved}:4343")
     await deployment.cancel(after_start)  # heard on the prefixed state-changes topic
 
     for run_id in (before_start, after_start):
         forced = functools.partial(deployment.cancelled, run_id)
-        await eventually(forced, f"run {run_id} forced to CANCELLED", timeout)
+        await eventually(forced, f"run {run_id} forced to CANCELLED ({timeout.log_path})")
         *_, cancelling, cancelled = await deployment.states(run_id)
         assert cancelling["type"] == StateType.CANCELLING.value
         assert cancelled["message"].startswith("Forced to CANCELLED"), cancelled
