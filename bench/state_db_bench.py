@@ -27,7 +27,7 @@ from services.state.db.engine import Database, migrate
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import StateService
-from services.state.settings import StateSettings
+from services.state.settings import OrchestrationSettings
 
 RESULTS_BATCH = 500
 
@@ -61,7 +61,7 @@ async def run_one(url: str, runs: int) -> dict[str, float]:
     database = Database(url)
     await migrate(database)
     bus = KeepingBus()
-    service = StateService(database, StateSettings(database_url=url), StateMetrics())
+    service = StateService(database, OrchestrationSettings(), StateMetrics())
     relay = OutboxRelay(database, bus, StateMetrics())  # type: ignore[arg-type]
     try:
         for i in range(runs):

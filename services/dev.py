@@ -31,12 +31,7 @@ log = logging.getLogger(__name__)
 async def run_dev(
     settings: StateSettings, console: Console, timeout_settings: TimeoutSettings | None = None
 ) -> None:
-    bus = make_bus(
-        settings.kafka_bootstrap_servers,
-        client_id="cancelbus-dev",
-        partitions=settings.topic_partitions,
-        replication_factor=settings.topic_replication_factor,
-    )
+    bus = make_bus(settings.bus, client_id="cancelbus-dev")
     state = build_state(settings, bus)
     timeout = build_timeout(
         timeout_settings or TimeoutSettings(),
@@ -64,7 +59,7 @@ async def run_dev(
         url = f"http://{settings.host}:{settings.port}"
         console.print(f"[bold green]cancelbus is ready[/] at {url}  (API: {url}/api)")
         console.print(f"  database: {settings.database_url}")
-        console.print(f"  bus:      {settings.kafka_bootstrap_servers or 'in-process'}")
+        console.print(f"  bus:      {settings.bus.describe()}")
         console.print(f"  worker:   process worker for {worker.runtime.infrastructure.scope}")
         if docker is not None:
             console.print(f"  worker:   docker worker for engine {docker.scope}", soft_wrap=True)

@@ -7,15 +7,27 @@ the default is readable console output. Both go to stderr.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def configure_logging(*, verbose: bool = False) -> None:
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
+
+    log_format: str = Field(
+        default="console", description="json: one JSON object per line; else console output"
+    )
+
+    @property
+    def as_json(self) -> bool:
+        return self.log_format.lower() == "json"
+
+
+def configure_logging(settings: LogSettings, *, verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
-    as_json = os.environ.get("CANCELBUS_LOG_FORMAT", "console").lower() == "json"
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
@@ -25,7 +37,7 @@ def configure_logging(*, verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
-        if as_json
+        if settings.as_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(

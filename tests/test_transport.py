@@ -27,6 +27,7 @@ from services.transport.factory import make_bus
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.partitioner import kafka_partition, partition_for
+from services.transport.settings import BusSettings
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 WAIT_SECONDS = 60.0
@@ -394,8 +395,10 @@ async def test_unreachable_broker_fails_fast() -> None:
 
 
 def test_make_bus_picks_the_transport() -> None:
-    assert isinstance(make_bus(None, client_id="dev"), InMemoryBus)
-    assert isinstance(make_bus("127.0.0.1:9092", client_id="prod"), KafkaBus)
+    in_process = BusSettings(kafka_bootstrap_servers=None)
+    assert isinstance(make_bus(in_process, client_id="dev"), InMemoryBus)
+    kafka = BusSettings(kafka_bootstrap_servers="127.0.0.1:9092")
+    assert isinstance(make_bus(kafka, client_id="prod"), KafkaBus)
 
 
 # -- the error policy on its own ----------------------------------------------------------

@@ -9,9 +9,9 @@ from rich.console import Console
 
 def start_logging(verbose: bool) -> None:
     """Structured logs on stderr; debug level with `--verbose`."""
-    from services.logs import configure_logging
+    from services.logs import LogSettings, configure_logging
 
-    configure_logging(verbose=verbose)
+    configure_logging(LogSettings(), verbose=verbose)
 
 
 def settings_exit(exc: ValidationError) -> typer.Exit:

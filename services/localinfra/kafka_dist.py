@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from services.localinfra.settings import LocalInfraSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,7 @@ def _stderr_progress(message: str) -> None:
 
 def cache_root(cache_dir: Path | None = None) -> Path:
     """`cache_dir`, else `$CANCELBUS_CACHE_DIR`, else `~/.cache/cancelbus`."""
-    if cache_dir is not None:
-        return cache_dir
-    configured = os.environ.get("CANCELBUS_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "cancelbus"
+    return cache_dir if cache_dir is not None else LocalInfraSettings().cache_dir
 
 
 def ensure_kafka_jars(

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import httpx
 
-from services.localinfra.kafka_dist import cache_root
 from services.localinfra.processes import (
     InfraStartError,
     LocalServer,
@@ -33,6 +32,7 @@ from services.localinfra.processes import (
     port_accepts,
     stop_process_group,
 )
+from services.localinfra.settings import LocalInfraSettings
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -41,10 +41,9 @@ ADMIN = "admin"
 DEFAULT_USERS = ("cancelbus-worker", "cancelbus-no-delete", "nobody")
 
 
-def kube_bin_dir(version: str = DEFAULT_KUBE_VERSION) -> Path:
+def kube_bin_dir(settings: LocalInfraSettings, version: str = DEFAULT_KUBE_VERSION) -> Path:
     """`$CANCELBUS_KUBE_BIN_DIR`, else where scripts/build-kube.sh puts that version."""
-    configured = os.environ.get("CANCELBUS_KUBE_BIN_DIR")
-    return Path(configured) if configured else cache_root() / "kube" / version / "bin"
+    return settings.kube_bin_dir or settings.cache_dir / "kube" / version / "bin"
 
 
 class KubeApiServer(LocalServer):
@@ -87,7 +86,7 @@ class KubeApiServer(LocalServer):
         """Start etcd, then kube-apiserver; return once /readyz answers and kube-system exists."""
         if self._apiserver is not None:
             return
-        bin_dir = self._bin_dir or kube_bin_dir()
+        bin_dir = self._bin_dir or kube_bin_dir(LocalInfraSettings())
         for name in ("etcd", "kube-apiserver"):
             if not os.access(bin_dir / name, os.X_OK):
                 raise InfraStartError(

@@ -93,7 +93,11 @@ def build_state(settings: StateSettings, bus: Bus) -> StateRuntime:
     )
     live = LiveEvents()
     service = StateService(
-        database, settings, metrics, on_outbox_write=relay.committed, on_commit=live.publish
+        database,
+        settings.orchestration,
+        metrics,
+        on_outbox_write=relay.committed,
+        on_commit=live.publish,
     )
     workers = WorkerRegistry(database)
     StateConsumers(service, workers, max_message_bytes=settings.max_message_bytes).subscribe(bus)

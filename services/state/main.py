@@ -17,13 +17,7 @@ log = structlog.get_logger(__name__)
 
 
 async def run_state_service(settings: StateSettings) -> None:
-    bus = make_bus(
-        settings.kafka_bootstrap_servers,
-        client_id="cancelbus-state",
-        partitions=settings.topic_partitions,
-        replication_factor=settings.topic_replication_factor,
-        topic_prefix=settings.topic_prefix,
-    )
+    bus = make_bus(settings.bus, client_id="cancelbus-state")
     runtime = build_state(settings, bus)
 
     @asynccontextmanager
@@ -35,7 +29,8 @@ async def run_state_service(settings: StateSettings) -> None:
         log.info(
             "state_service_ready",
             api=f"http://{settings.host}:{settings.port}/api",
-            bus=settings.kafka_bootstrap_servers or "in-process",
+            bus=settings.bus.describe(),
+            topic_prefix=settings.bus.topic_prefix,
         )
 
     await serve_http(runtime.app(lifespan), settings.host, settings.port, on_listening=ready)

@@ -7,13 +7,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.transport.settings import BusSettings
+
 
 def default_database_url() -> str:
     return f"sqlite:///{Path.home() / '.cancelbus' / 'cancelbus.db'}"
 
 
 class OrchestrationSettings(BaseSettings):
-    """How cancellations are requested and retried."""
+    """How cancellations are requested and retried: the part the state service's rules read."""
 
     model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
 
@@ -29,20 +31,16 @@ class OrchestrationSettings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
 
 
-class StateSettings(OrchestrationSettings):
+class StateSettings(BaseSettings):
+    """Every setting of the state service; its sections read the same CANCELBUS_ names."""
+
     model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
 
+    bus: BusSettings = Field(default_factory=BusSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     database_url: str = Field(
         default_factory=default_database_url,
         description="sqlite:///path or postgresql://user:password@host/db",
-    )
-    kafka_bootstrap_servers: str | None = Field(
-        default=None, description="host:port[,host:port]; unset -> the in-process bus"
-    )
-    topic_partitions: int = Field(default=6, ge=1, le=1000)
-    topic_replication_factor: int = Field(default=1, ge=1, le=10)
-    topic_prefix: str = Field(
-        default="", description="namespaces every Kafka topic (a shared cluster, tests)"
     )
     api_token: str | None = Field(
         default=None, description="when set, every API call but health needs this bearer token"

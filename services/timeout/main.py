@@ -20,12 +20,7 @@ log = structlog.get_logger(__name__)
 
 
 async def run_timeout_service(settings: TimeoutSettings) -> None:
-    bus = make_bus(
-        settings.kafka_bootstrap_servers,
-        client_id="cancelbus-timeout",
-        partitions=settings.topic_partitions,
-        replication_factor=settings.topic_replication_factor,
-    )
+    bus = make_bus(settings.bus, client_id="cancelbus-timeout")
     runtime = build_timeout(settings, bus)
     server = None
     if settings.metrics_port:
@@ -43,7 +38,8 @@ async def run_timeout_service(settings: TimeoutSettings) -> None:
             log.info(
                 "timeout_service_ready",
                 timeout_seconds=settings.cancelling_timeout_seconds,
-                bus=settings.kafka_bootstrap_servers or "in-process",
+                bus=settings.bus.describe(),
+                topic_prefix=settings.bus.topic_prefix,
                 state_api=settings.api_url,
                 metrics=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
                 if server

@@ -6,7 +6,7 @@ those partitions only. On start, before the group has assigned anything, it cove
 run from the state service's list (a duplicate timeout changes nothing: the state service
 forces a run only while it is in the CANCELLING state the event names). After each
 rebalance it drops the runs of partitions it lost and rebuilds those it gained from the
-state service, so neither a restart nor a failover drops a deadline.
+state service (services.timeout.rebuild), so neither a restart nor a failover drops a deadline.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from uuid import UUID
 
 import structlog
 
@@ -27,8 +26,9 @@ from schemas.messages import (
 )
 from schemas.states import StateType
 from schemas.topics import Topics
-from services.timeout.deadlines import Cancelling, DeadlineSchedule, deadline_of, merge_snapshot
+from services.timeout.deadlines import Cancelling, DeadlineSchedule, deadline_of
 from services.timeout.metrics import TimeoutMetrics
+from services.timeout.rebuild import DeadlineRebuild
 from services.timeout.sources import CancellingRunsSource
 from services.transport import Bus, InvalidMessage, Record
 from services.transport.base import Assignment
@@ -38,7 +38,6 @@ log = structlog.get_logger(__name__)
 GROUP = "cancelbus.timeout"
 STOP_CHECK_SECONDS = 1.0
 PUBLISH_RETRY_SECONDS = 0.5
-REBUILD_RETRY_SECONDS = (0.5, 10.0)  # first and longest wait between failed rebuilds
 
 
 class TimeoutService:
@@ -54,17 +53,14 @@ class TimeoutService:
     ) -> None:
         self.schedule = schedule
         self._bus = bus
-        self._source = source
         self._metrics = metrics
         self._batch = publish_batch
         self._clock = clock
         self._owned: Assignment | None = None  # None: not assigned yet, so cover every run
-        self._rebuild_all = True
-        self._rebuild_partitions: set[int] = set()
-        self._rebuild_wanted = asyncio.Event()
-        self._rebuild_wanted.set()
-        self._touched: set[UUID] | None = None  # runs events changed during a rebuild
         self._wake = asyncio.Event()
+        self._rebuild = DeadlineRebuild(
+            schedule, source, metrics, owned=lambda: self._owned, on_rebuilt=self._wake.set
+        )
         self._stopping = False
         metrics.watch(schedule, clock)
 
@@ -87,8 +83,7 @@ class TimeoutService:
 
     def apply(self, event: FlowRunStateChanged) -> None:
         run_id = event.flow_run_id
-        if self._touched is not None:
-            self._touched.add(run_id)
+        self._rebuild.touched(run_id)
         if event.state.type is StateType.CANCELLING:
             if self.schedule.set(Cancelling(run_id, event.state.id, event.state.timestamp)):
                 self._wake.set()
@@ -104,9 +99,7 @@ class TimeoutService:
         if previous is not None and previous.partition_count == assignment.partition_count:
             gained = gained - previous.partitions
         if gained:
-            # Another replica may have handled these partitions' events since our last list.
-            self._rebuild_partitions |= gained
-            self._rebuild_wanted.set()
+            self._rebuild.request(gained)
         log.info(
             "partitions_owned",
             partitions=sorted(assignment.partitions),
@@ -122,7 +115,7 @@ class TimeoutService:
 
     async def start(self, loops: int | None = None) -> None:
         """Fire deadlines until `stop()` (or `loops` rounds); rebuild alongside when asked."""
-        rebuilder = asyncio.create_task(self._rebuild_loop(), name="timeout-rebuild")
+        rebuilder = asyncio.create_task(self._rebuild.run(), name="timeout-rebuild")
         try:
             done = 0
             while not self._stopping:
@@ -188,63 +181,6 @@ class TimeoutService:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
-
-    # -- rebuilding from the state service ---------------------------------------------------
-
-    async def rebuild(self) -> int:
-        """Bring the deadlines of the requested partitions in line with the state service."""
-        everything, partitions = self._rebuild_all, set(self._rebuild_partitions)
-        self._rebuild_all, self._rebuild_partitions = False, set()
-        touched: set[UUID] = set()
-        self._touched = touched
-        try:
-            snapshot = await self._source.cancelling_runs()
-        except BaseException:
-            self._rebuild_all |= everything
-            self._rebuild_partitions |= partitions
-            raise
-        finally:
-            self._touched = None
-        merge_snapshot(
-            self.schedule, snapshot, covers=self._covers(everything, partitions), touched=touched
-        )
-        self._metrics.rebuilds.inc()
-        self._wake.set()
-        log.info(
-            "deadlines_rebuilt",
-            cancelling_in_state_service=len(snapshot),
-            kept=len(self.schedule),
-            partitions="all" if everything else sorted(partitions),
-        )
-        return len(snapshot)
-
-    def _covers(self, everything: bool, partitions: set[int]) -> Callable[[UUID], bool]:
-        def covers(run_id: UUID) -> bool:
-            owned = self._owned
-            if owned is None:
-                return everything
-            key = str(run_id)
-            if not owned.owns(key):
-                return False
-            return everything or owned.partitioner(key.encode(), owned.partition_count) in (
-                partitions
-            )
-
-        return covers
-
-    async def _rebuild_loop(self) -> None:
-        retry = REBUILD_RETRY_SECONDS[0]
-        while True:
-            await self._rebuild_wanted.wait()
-            self._rebuild_wanted.clear()
-            try:
-                await self.rebuild()
-                retry = REBUILD_RETRY_SECONDS[0]
-            except Exception as exc:
-                log.warning("deadline_rebuild_failed", error=repr(exc), retry_in_seconds=retry)
-                self._rebuild_wanted.set()
-                await asyncio.sleep(retry)
-                retry = min(retry * 2, REBUILD_RETRY_SECONDS[1])
 
 
 def _parse(record: Record) -> FlowRunStateChanged:

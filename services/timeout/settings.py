@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.transport.settings import BusSettings
+
 TIMEOUT_ENV = "CANCELBUS_CANCELLING_TIMEOUT_SECONDS"
 # The name users know from Prefect; ours wins when both are set (first choice found).
 PREFECT_TIMEOUT_ENV = "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS"
@@ -19,6 +21,7 @@ class TimeoutSettings(BaseSettings):
         env_prefix="CANCELBUS_", extra="ignore", validate_by_name=True
     )
 
+    bus: BusSettings = Field(default_factory=BusSettings)
     cancelling_timeout_seconds: float = Field(
         default=300.0,
         gt=0,
@@ -27,11 +30,6 @@ class TimeoutSettings(BaseSettings):
         validation_alias=AliasChoices(TIMEOUT_ENV, PREFECT_TIMEOUT_ENV),
         description="a run still CANCELLING this long after it entered CANCELLING is forced",
     )
-    kafka_bootstrap_servers: str | None = Field(
-        default=None, description="host:port[,host:port]; unset -> the in-process bus"
-    )
-    topic_partitions: int = Field(default=6, ge=1, le=1000)
-    topic_replication_factor: int = Field(default=1, ge=1, le=10)
     api_url: str = Field(
         default="http://127.0.0.1:4200/api",
         description="the state service's API, read on start to rebuild the deadlines",

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 from services.transport.base import Bus
+from services.transport.settings import BusSettings
 
 
-def make_bus(
-    bootstrap_servers: str | None,
-    *,
-    client_id: str,
-    partitions: int = 6,
-    replication_factor: int = 1,
-    graceful_timeout: float = 10.0,
-    topic_prefix: str = "",
-) -> Bus:
-    if bootstrap_servers:
+def make_bus(settings: BusSettings, *, client_id: str, graceful_timeout: float = 10.0) -> Bus:
+    """The bus `settings` describe, for the service that names itself `client_id`.
+
+    `graceful_timeout`: how long `stop()` lets the handlers in flight finish.
+    """
+    if settings.kafka_bootstrap_servers:
         from services.transport.kafka import KafkaBus
 
         return KafkaBus(
-            bootstrap_servers,
+            settings.kafka_bootstrap_servers,
             client_id=client_id,
-            partitions=partitions,
-            replication_factor=replication_factor,
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
             graceful_timeout=graceful_timeout,
-            topic_prefix=topic_prefix,
+            topic_prefix=settings.topic_prefix,
         )
     from services.transport.memory import InMemoryBus
 
-    return InMemoryBus(partitions=partitions, graceful_timeout=graceful_timeout)
+    return InMemoryBus(partitions=settings.topic_partitions, graceful_timeout=graceful_timeout)

@@ -32,12 +32,9 @@ async def run_worker(settings: WorkerSettings, infrastructure: Infrastructure) -
     _raise_fd_limit()
     kind = infrastructure.kind.value
     bus = make_bus(
-        settings.kafka_bootstrap_servers,
+        settings.bus,
         client_id=f"cancelbus-worker-{kind}",
-        partitions=settings.topic_partitions,
-        replication_factor=settings.topic_replication_factor,
         graceful_timeout=settings.worker_shutdown_seconds,
-        topic_prefix=settings.topic_prefix,
     )
     worker = build_worker(settings, bus, infrastructure)
     stop = asyncio.Event()
@@ -49,7 +46,9 @@ async def run_worker(settings: WorkerSettings, infrastructure: Infrastructure) -
     await bus.start()
     try:
         worker.start()
-        log.info("worker_ready", bus=settings.kafka_bootstrap_servers or "in-process")
+        log.info(
+            "worker_ready", bus=settings.bus.describe(), topic_prefix=settings.bus.topic_prefix
+        )
         await stop.wait()
     finally:
         runtime = worker.runtime

@@ -13,6 +13,7 @@ from services.infrastructure.settings import (
     InfrastructureSettings,
     KubernetesConnection,
 )
+from services.transport.settings import BusSettings
 
 
 class Propagation(StrEnum):
@@ -45,14 +46,7 @@ class KubernetesSection(KubernetesConnection):
 class WorkerSettings(InfrastructureSettings):
     model_config = SettingsConfigDict(env_prefix="CANCELBUS_", extra="ignore")
 
-    kafka_bootstrap_servers: str | None = Field(
-        default=None, description="host:port[,host:port]; unset -> the in-process bus"
-    )
-    topic_partitions: int = Field(default=6, ge=1, le=1000)
-    topic_replication_factor: int = Field(default=1, ge=1, le=10)
-    topic_prefix: str = Field(
-        default="", description="namespaces every Kafka topic (a shared cluster, tests)"
-    )
+    bus: BusSettings = Field(default_factory=BusSettings)
     worker_scope: str | None = Field(
         default=None,
         min_length=1,

@@ -16,7 +16,7 @@ from schemas.messages import Message
 from schemas.states import StateType
 from schemas.topics import Topics
 from services.state.bootstrap import StateRuntime, build_state
-from services.state.settings import StateSettings
+from services.state.settings import OrchestrationSettings, StateSettings
 from services.transport import Bus, Record
 from tests.support.buses import BusKit, KafkaKit, MemoryKit
 
@@ -72,13 +72,15 @@ class StateHarness:
 
 
 def fast_settings(database_url: str, **overrides: object) -> StateSettings:
-    values: dict[str, object] = {
-        "database_url": database_url,
+    """Quick retries and relay polls; `overrides` name fields of any section."""
+    orchestration: dict[str, object] = {
         "retry_backoff_seconds": 0.05,
         "retry_backoff_max_seconds": 0.2,
-        "outbox_poll_seconds": 0.1,
-        **overrides,
     }
+    values: dict[str, object] = {"database_url": database_url, "outbox_poll_seconds": 0.1}
+    for name, value in overrides.items():
+        (orchestration if name in OrchestrationSettings.model_fields else values)[name] = value
+    values["orchestration"] = OrchestrationSettings.model_validate(orchestration)
     return StateSettings.model_validate(values)
 
 

@@ -179,7 +179,7 @@ async def test_command_from_a_plain_kafka_producer(state: StateHarness) -> None:
 async def test_failed_attempts_are_retried_then_left_to_the_timeout(state: StateHarness) -> None:
     run = await state.running_run()
     await cancel_via_rest(state, run.id)
-    max_attempts = state.runtime.settings.max_cancel_attempts
+    max_attempts = state.runtime.settings.orchestration.max_cancel_attempts
 
     for attempt in range(1, max_attempts + 1):
         records = await state.records(

@@ -28,7 +28,7 @@ _OTHERS = (
 async def test_connections_postgres_closed_are_replaced_before_use(postgres_url: str) -> None:
     database = Database(postgres_url)
     await migrate(database)
-    service = StateService(database, fast_settings(postgres_url), StateMetrics())
+    service = StateService(database, fast_settings(postgres_url).orchestration, StateMetrics())
     admin = Database(postgres_url)
     try:
         run = await service.create_flow_run(FlowRunCreate(name="nightly-etl"))
@@ -71,7 +71,7 @@ async def test_a_value_too_long_for_its_column_is_refused_however_many_rows(
     """Several rows go to PostgreSQL as arrays; their casts must not cut a value short."""
     database = Database(postgres_url)
     await migrate(database)
-    service = StateService(database, fast_settings(postgres_url), StateMetrics())
+    service = StateService(database, fast_settings(postgres_url).orchestration, StateMetrics())
     try:
         run = await service.create_flow_run(FlowRunCreate(name="nightly-etl"))
         states: list[dict[str, Any]] = [
@@ -170,7 +170,7 @@ async def test_idle_connections_cut_on_the_way_are_replaced_before_use(postgres_
     through_hop = url.set(port=port).render_as_string(hide_password=False)
     database = Database(through_hop, idle_check_seconds=0.2)
     await migrate(database)
-    service = StateService(database, fast_settings(through_hop), StateMetrics())
+    service = StateService(database, fast_settings(through_hop).orchestration, StateMetrics())
     try:
         run = await service.create_flow_run(FlowRunCreate(name="nightly-etl"))
         await asyncio.gather(*(service.read_flow_run(run.id) for _ in range(5)))

@@ -23,7 +23,7 @@ from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
 from services.state.service import StateService
-from services.state.settings import StateSettings
+from services.state.settings import OrchestrationSettings
 from services.state.store import OutboxRow
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ async def relayed(tmp_path: Path) -> AsyncIterator[Relayed]:
     bus = RecordingBus()
     relay = OutboxRelay(database, bus, StateMetrics(), poll_seconds=0.05)  # type: ignore[arg-type]
     service = StateService(
-        database, StateSettings(database_url=url), StateMetrics(), on_outbox_write=relay.committed
+        database, OrchestrationSettings(), StateMetrics(), on_outbox_write=relay.committed
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -176,7 +176,7 @@ async def test_rows_read_back_and_handed_over_as_well_go_out_once(
     relay = OutboxRelay(database, bus, StateMetrics())  # type: ignore[arg-type]
     held: list[Sequence[OutboxRow]] = []
     service = StateService(
-        database, StateSettings(database_url=url), StateMetrics(), on_outbox_write=held.append
+        database, OrchestrationSettings(), StateMetrics(), on_outbox_write=held.append
     )
     try:
         assert await relay.publish_due() == 0  # caught up: commits are handed over from now
