@@ -30,7 +30,8 @@ from schemas.markers import FLOW_RUN_LABEL
 from services.infrastructure.kubernetes_cluster import load_configuration
 from services.infrastructure.settings import KubernetesConnection
 from services.localinfra import KafkaBroker
-from services.localinfra.kubernetes import ADMIN, KubeApiServer
+from services.localinfra.kube_credentials import ADMIN
+from services.localinfra.kubernetes import KubeApiServer
 from services.localinfra.service_process import ServiceProcess, StateProcess
 
 CLUSTER = "bench"

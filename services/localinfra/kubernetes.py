@@ -5,8 +5,7 @@ The binaries are built once from the Go module proxy by `scripts/build-kube.sh` 
 never get pods and Foreground deletion never completes, but everything the API server itself
 decides is real (labels, deletion, preconditions, RBAC, status codes).
 
-Authentication is by static tokens: `admin` is in `system:masters`; every other user in
-`users` has no bindings until a test grants some.
+Authentication is by static tokens (kube_credentials.py).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import secrets
 import shutil
 import ssl
 import subprocess
@@ -24,6 +22,12 @@ from pathlib import Path
 
 import httpx
 
+from services.localinfra.kube_credentials import (
+    ADMIN,
+    new_tokens,
+    write_kubeconfigs,
+    write_token_file,
+)
 from services.localinfra.processes import (
     InfraStartError,
     LocalServer,
@@ -37,7 +41,6 @@ from services.localinfra.settings import LocalInfraSettings
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 DEFAULT_KUBE_VERSION = "v1.36.3"
-ADMIN = "admin"
 DEFAULT_USERS = ("cancelbus-worker", "cancelbus-no-delete", "nobody")
 
 
@@ -58,7 +61,7 @@ class KubeApiServer(LocalServer):
     ) -> None:
         self._bin_dir = bin_dir
         self._startup_timeout = startup_timeout
-        self.tokens = {name: secrets.token_hex(16) for name in (ADMIN, *users)}
+        self.tokens = new_tokens(users)
         self._base: Path | None = None
         self._etcd: subprocess.Popen[bytes] | None = None
         self._apiserver: subprocess.Popen[bytes] | None = None
@@ -99,7 +102,9 @@ class KubeApiServer(LocalServer):
             etcd_url = self._start_etcd(bin_dir / "etcd")
             self._start_apiserver(bin_dir / "kube-apiserver", etcd_url)
             self._wait_ready()
-            self._write_kubeconfigs()
+            write_kubeconfigs(
+                self._dir / "kubeconfigs", self.tokens, url=self.url, ca_file=self.ca_file
+            )
         except BaseException:
             self.stop()
             raise
@@ -161,15 +166,7 @@ class KubeApiServer(LocalServer):
         if done.returncode != 0:
             raise InfraStartError(f"openssl could not make the service-account key: {done.stderr}")
         tokens = self._dir / "tokens.csv"
-        tokens.write_text(
-            "".join(
-                f'{token},{user},{user},"system:masters"\n'
-                if user == ADMIN
-                else f"{token},{user},{user}\n"
-                for user, token in self.tokens.items()
-            )
-        )
-        tokens.chmod(0o600)
+        write_token_file(tokens, self.tokens)
         self.port = free_port()
         self._apiserver = self._spawn(
             [
@@ -223,31 +220,3 @@ class KubeApiServer(LocalServer):
             f"kube-apiserver not ready in {self._startup_timeout} s ({last}):\n"
             f"{log_tail(self._dir / 'kube-apiserver.log')}"
         )
-
-    def _write_kubeconfigs(self) -> None:
-        folder = self._dir / "kubeconfigs"
-        folder.mkdir()
-        for user, token in self.tokens.items():
-            path = folder / f"{user}.yaml"
-            path.write_text(
-                f"""\
-apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: {self.url}
-    certificate-authority: {self.ca_file}
-users:
-- name: {user}
-  user:
-    token: {token}
-contexts:
-- name: {user}@local
-  context:
-    cluster: local
-    user: {user}
-current-context: {user}@local
-"""
-            )
-            path.chmod(0o600)

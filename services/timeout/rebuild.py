@@ -14,6 +14,7 @@ from uuid import UUID
 
 import structlog
 
+from services.runtime.backoff import backoff
 from services.timeout.deadlines import DeadlineSchedule, merge_snapshot
 from services.timeout.metrics import TimeoutMetrics
 from services.timeout.sources import CancellingRunsSource
@@ -58,18 +59,20 @@ class DeadlineRebuild:
             self._touched.add(run_id)
 
     async def run(self) -> None:
-        retry = REBUILD_RETRY_SECONDS[0]
+        first, longest = REBUILD_RETRY_SECONDS
+        failures = 0
         while True:
             await self._wanted.wait()
             self._wanted.clear()
             try:
                 await self.rebuild()
-                retry = REBUILD_RETRY_SECONDS[0]
+                failures = 0
             except Exception as exc:
+                failures += 1
+                retry = backoff(failures, base=first, ceiling=longest)
                 log.warning("deadline_rebuild_failed", error=repr(exc), retry_in_seconds=retry)
                 self._wanted.set()
                 await asyncio.sleep(retry)
-                retry = min(retry * 2, REBUILD_RETRY_SECONDS[1])
 
     async def rebuild(self) -> int:
         """One rebuild of what was asked for; returns how many runs the state service listed."""
