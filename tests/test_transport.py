@@ -27,8 +27,8 @@ from services.transport.factory import make_bus
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.partitioner import kafka_partition, partition_for
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
 
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 WAIT_SECONDS = 60.0
 
 
@@ -88,10 +88,10 @@ class Harness:
         return collector
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    bootstrap = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
-    made = Harness(kind=request.param, bootstrap=bootstrap)
+@pytest.fixture
+async def harness(bus_kit: BusKit) -> AsyncIterator[Harness]:
+    bootstrap = bus_kit.bootstrap if isinstance(bus_kit, KafkaKit) else None
+    made = Harness(kind=bus_kit.name, bootstrap=bootstrap)
     yield made
     await asyncio.gather(*(bus.stop() for bus in made.buses))
 

@@ -14,12 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.transport import Bus, Record
-from services.transport.dispatch import RetryPolicy
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.offsets import PartitionOffsets
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
 
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 WAIT = 60.0
 
 
@@ -49,10 +48,9 @@ class Buses:
         return bus
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def buses(request: pytest.FixtureRequest) -> AsyncIterator[Buses]:
-    bootstrap = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
-    made = Buses(bootstrap)
+@pytest.fixture
+async def buses(bus_kit: BusKit) -> AsyncIterator[Buses]:
+    made = Buses(bus_kit.bootstrap if isinstance(bus_kit, KafkaKit) else None)
     yield made
     await asyncio.gather(*(bus.stop() for bus in made.made))
 

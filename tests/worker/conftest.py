@@ -105,7 +105,8 @@ class ProcessStack:
         )
         self.launches.append(task)
         async with asyncio.timeout(WITHIN):
-            await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+            first: list[asyncio.Future[Any]] = [started, task]
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             raise AssertionError(f"the launcher ended early: {task.result()}")
         run_id, target = started.result()
