@@ -1,4 +1,5 @@
-"""A state service (real HTTP, SQLite) and a Docker worker on real Kafka, next to a real engine."""
+"""A state service (real HTTP, SQLite) and a Docker worker on the test's bus (in-process, or
+real Kafka), next to a real engine."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from services.worker.bootstrap import build_worker
 from services.worker.docker import LABEL, DockerInfrastructure, DockerSettings
 from services.worker.settings import WorkerSettings
 from tests.state.conftest import fast_settings
-from tests.support.buses import KafkaKit
+from tests.support.buses import BusKit, start_unless_shared
 
 
 class _QuietServer(uvicorn.Server):
@@ -106,21 +107,21 @@ class DockerStack:
 
 @pytest.fixture
 async def docker_stack(
-    tmp_path: Path, kafka_bootstrap: str, docker_url: str, docker_test_image: str
+    tmp_path: Path, bus_kit: BusKit, docker_url: str, docker_test_image: str
 ) -> AsyncIterator[DockerStack]:
-    kit = KafkaKit(kafka_bootstrap)
-    state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), kit.make_bus("state"))
+    state_bus = bus_kit.make_bus("state")
+    state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), state_bus)
     engine = await DockerInfrastructure.connect(DockerSettings(docker_host=docker_url))
-    worker_bus = kit.make_bus("docker-worker")
+    worker_bus = bus_kit.make_bus("docker-worker")
     worker = build_worker(WorkerSettings(worker_attempts=2), worker_bus, engine)
     client = docker.DockerClient(base_url=docker_url)
     port = free_port()
-    async with state.running():
+    async with state.running(), contextlib.AsyncExitStack() as stack:
         server = _QuietServer(
             uvicorn.Config(state.app(), host="127.0.0.1", port=port, log_level="warning")
         )
         serving = asyncio.create_task(server.serve())
-        await worker_bus.start()
+        await start_unless_shared(worker_bus, state_bus, stack)
         worker.start()
         api_url = f"http://127.0.0.1:{port}/api"
         try:
@@ -131,7 +132,7 @@ async def docker_stack(
                 yield DockerStack(api_url, api, engine, client, docker_test_image)
         finally:
             await worker.stop_heartbeat()
-            await worker_bus.stop()
+            await stack.aclose()  # the worker's own bus, before its containers go
             server.should_exit = True
             await serving
             for container in client.containers.list(all=True):
