@@ -8,8 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +15,7 @@ from services.transport import Bus, Record
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.offsets import PartitionOffsets
-from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit, committed_offset
 
 WAIT = 60.0
 
@@ -83,17 +81,6 @@ class Gate:
         async with asyncio.timeout(WAIT):
             while not finished <= set(self.finished):
                 await self.changed.wait()
-
-
-async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    meta = offsets.get(TopicPartition(topic, partition))
-    return None if meta is None or meta.offset < 0 else int(meta.offset)
 
 
 async def test_a_slow_record_does_not_hold_back_the_next_of_its_partition(buses: Buses) -> None:
