@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,23 +14,16 @@ from uuid import UUID
 import docker
 import httpx
 import pytest
-import uvicorn
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.states import StateType
-from services.localinfra.processes import free_port
 from services.state.bootstrap import build_state
 from services.worker.bootstrap import build_worker
 from services.worker.docker import LABEL, DockerInfrastructure, DockerSettings
 from services.worker.settings import WorkerSettings
 from tests.state.conftest import fast_settings
 from tests.support.buses import BusKit, start_unless_shared
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test process keeps its own handlers
-        yield
+from tests.support.serving import serving
 
 
 @dataclass
@@ -115,27 +108,16 @@ async def docker_stack(
     worker_bus = bus_kit.make_bus("docker-worker")
     worker = build_worker(WorkerSettings(worker_attempts=2), worker_bus, engine)
     client = docker.DockerClient(base_url=docker_url)
-    port = free_port()
-    async with state.running(), contextlib.AsyncExitStack() as stack:
-        server = _QuietServer(
-            uvicorn.Config(state.app(), host="127.0.0.1", port=port, log_level="warning")
-        )
-        serving = asyncio.create_task(server.serve())
-        await start_unless_shared(worker_bus, state_bus, stack)
-        worker.start()
-        api_url = f"http://127.0.0.1:{port}/api"
-        try:
+    try:
+        async with state.running(), contextlib.AsyncExitStack() as stack:
+            base_url = await stack.enter_async_context(serving(state.app()))
+            await start_unless_shared(worker_bus, state_bus, stack)
+            await stack.enter_async_context(worker.running())
+            api_url = f"{base_url}/api"
             async with httpx.AsyncClient(base_url=api_url + "/", timeout=30) as api:
-                while not server.started:
-                    assert not serving.done(), "the API server did not start"
-                    await asyncio.sleep(0.02)
                 yield DockerStack(api_url, api, engine, client, docker_test_image)
-        finally:
-            await worker.stop_heartbeat()
-            await stack.aclose()  # the worker's own bus, before its containers go
-            server.should_exit = True
-            await serving
-            for container in client.containers.list(all=True):
-                container.remove(force=True)
-            client.close()
-            engine.close()
+    finally:  # the worker, its bus and the API are stopped by now
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.close()
+        engine.close()
