@@ -3,7 +3,8 @@
 The real servers (Kafka, PostgreSQL, a Docker engine, a Kubernetes API server) come from
 tests.fixtures; each is a session fixture started only when a test that needs it runs. A test
 is marked with the server its fixtures need (`kafka`, `postgres`, `docker`, `kubernetes`), so
-`pytest -m "not kafka and not postgres and not docker and not kubernetes"` starts none.
+`pytest -m "not kafka and not postgres and not docker and not kubernetes"` starts none (a
+server fixture refuses to start for a test without its marker).
 
 `bus_kit` is the one bus of the behaviour tests: each of them runs on the in-process bus and
 on the real broker (that run is marked `kafka`), with topics of its own.
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.buses import BusKit, KafkaKit, MemoryKit
+from tests.support.servers import note_running
 
 pytest_plugins = ["tests.fixtures.infra", "tests.fixtures.kubernetes", "tests.fixtures.docker"]
 
@@ -35,6 +37,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in SERVER_MARKERS.items():
             if fixture in needed:
                 item.add_marker(marker)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    note_running(item)
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
