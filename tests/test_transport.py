@@ -27,7 +27,8 @@ from services.transport.factory import make_bus
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.partitioner import kafka_partition, partition_for
-from tests.support.buses import FAST_RETRY, BusKit, KafkaKit, wait_settled
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
+from tests.support.settled import wait_settled
 
 WAIT_SECONDS = 60.0
 

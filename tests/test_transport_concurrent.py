@@ -15,7 +15,8 @@ from services.transport import Bus, Record
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.offsets import PartitionOffsets
-from tests.support.buses import FAST_RETRY, BusKit, KafkaKit, committed_offset
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
+from tests.support.settled import committed_offset
 
 WAIT = 60.0
 
