@@ -18,7 +18,7 @@ echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "==> mypy (strict)"
-.venv/bin/mypy services schemas
+.venv/bin/mypy services schemas tests bench
 echo "==> pytest"
 set +e
 .venv/bin/pytest "$@"

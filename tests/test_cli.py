@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.localinfra.processes import free_port, port_accepts
 from services.localinfra.service_process import CANCELBUS
@@ -68,6 +69,7 @@ def test_dev_serves_the_api_and_stops_cleanly(tmp_path: Path) -> None:
     assert code == 0
 
 
+@pytest.mark.kafka  # starts a broker of its own
 def test_kafka_start_serves_a_broker_until_sigterm(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.localinfra import KafkaBroker, kafka_data_dir
+from services.localinfra import KafkaBroker
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
@@ -83,7 +83,7 @@ async def test_a_cluster_id_starting_with_a_dash_still_formats(
 ) -> None:
     # one fresh data dir in 64 got such an id, and the storage tool read it as an option
     dashed = uuid.UUID(bytes=b"\xf8" + uuid.uuid4().bytes[1:])
-    monkeypatch.setattr(kafka_data_dir.uuid, "uuid4", lambda: dashed)
+    monkeypatch.setattr(uuid, "uuid4", lambda: dashed)  # the module the broker's start uses
     broker = KafkaBroker(data_dir=tmp_path / "kafka")
     await asyncio.to_thread(broker.start)
     try:

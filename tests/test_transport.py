@@ -28,8 +28,9 @@ from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.partitioner import kafka_partition, partition_for
 from services.transport.settings import BusSettings
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
+from tests.support.settled import wait_settled
 
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 WAIT_SECONDS = 60.0
 
 
@@ -40,7 +41,8 @@ def unique_topic() -> str:
 class Collector:
     """A handler that keeps what it got and lets a test wait for a count."""
 
-    def __init__(self) -> None:
+    def __init__(self, group: str = "") -> None:
+        self.group = group  # the consumer group it reads in, when it matters
         self.records: list[Record] = []
         self._changed = asyncio.Event()
 
@@ -83,16 +85,20 @@ class Harness:
         self.buses.append(bus)
         return bus
 
+    async def settled(self, bus: Bus, group: str, topic: str) -> None:
+        """`group` handled and committed everything on `topic`: nothing of it comes again."""
+        await wait_settled(bus, group, topic, bootstrap=self.bootstrap)
+
     def dead_letter_collector(self, bus: Bus) -> Collector:
-        collector = Collector()
-        bus.subscribe([self.dead_letters], f"dlq-reader-{uuid.uuid4().hex[:8]}", collector)
+        collector = Collector(group=f"dlq-reader-{uuid.uuid4().hex[:8]}")
+        bus.subscribe([self.dead_letters], collector.group, collector)
         return collector
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    bootstrap = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
-    made = Harness(kind=request.param, bootstrap=bootstrap)
+@pytest.fixture
+async def harness(bus_kit: BusKit) -> AsyncIterator[Harness]:
+    bootstrap = bus_kit.bootstrap if isinstance(bus_kit, KafkaKit) else None
+    made = Harness(kind=bus_kit.name, bootstrap=bootstrap)
     yield made
     await asyncio.gather(*(bus.stop() for bus in made.buses))
 
@@ -137,7 +143,7 @@ async def test_per_key_order_holds_and_partitions_run_concurrently(bus: Bus) -> 
     assert all(len(p) == 1 for p in partitions.values()), partitions
 
 
-async def test_each_group_sees_each_message_once(bus: Bus) -> None:
+async def test_each_group_sees_each_message_once(harness: Harness, bus: Bus) -> None:
     topic, count = unique_topic(), 30
     shared, other = Collector(), Collector()
     bus.subscribe([topic], "group-a", shared)
@@ -148,7 +154,8 @@ async def test_each_group_sees_each_message_once(bus: Bus) -> None:
 
     await other.wait_for(count)
     await shared.wait_for(count)
-    await asyncio.sleep(0.5)  # room for duplicates to show up
+    await harness.settled(bus, "group-a", topic)
+    await harness.settled(bus, "group-b", topic)
 
     group_a = Counter(r.value for r in shared.records)
     group_b = Counter(r.value for r in other.records)
@@ -225,7 +232,8 @@ async def test_transient_error_is_retried_and_the_effect_happens_once(
     await bus.publish(topic, "run-1", b"cancel")
 
     await effects.wait_for(1)
-    await asyncio.sleep(0.3)
+    await harness.settled(bus, "flaky", topic)
+    await harness.settled(bus, dead.group, harness.dead_letters)
     assert [r.value for r in effects.records] == [b"cancel"]
     assert attempts[b"cancel"] == 3
     assert dead.records == []
@@ -377,7 +385,7 @@ async def test_rebalance_lets_the_in_flight_record_finish_and_commit(kafka_boots
         second.subscribe([topic], group, handled)
         await second.start()
         await handled.wait_for(count)
-        await asyncio.sleep(1.0)  # room for a redelivery to show up
+        await harness.settled(second, group, topic)
         assert Counter(r.value for r in handled.records) == Counter(
             f"{i}".encode() for i in range(count)
         )

@@ -8,18 +8,16 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.transport import Bus, Record
-from services.transport.dispatch import RetryPolicy
 from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from services.transport.offsets import PartitionOffsets
+from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
+from tests.support.settled import committed_offset
 
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 WAIT = 60.0
 
 
@@ -49,10 +47,9 @@ class Buses:
         return bus
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def buses(request: pytest.FixtureRequest) -> AsyncIterator[Buses]:
-    bootstrap = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
-    made = Buses(bootstrap)
+@pytest.fixture
+async def buses(bus_kit: BusKit) -> AsyncIterator[Buses]:
+    made = Buses(bus_kit.bootstrap if isinstance(bus_kit, KafkaKit) else None)
     yield made
     await asyncio.gather(*(bus.stop() for bus in made.made))
 
@@ -85,17 +82,6 @@ class Gate:
         async with asyncio.timeout(WAIT):
             while not finished <= set(self.finished):
                 await self.changed.wait()
-
-
-async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    meta = offsets.get(TopicPartition(topic, partition))
-    return None if meta is None or meta.offset < 0 else int(meta.offset)
 
 
 async def test_a_slow_record_does_not_hold_back_the_next_of_its_partition(buses: Buses) -> None:

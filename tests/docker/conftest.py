@@ -1,10 +1,11 @@
-"""A state service (real HTTP, SQLite) and a Docker worker on real Kafka, next to a real engine."""
+"""A state service (real HTTP, SQLite) and a Docker worker on the test's bus (in-process, or
+real Kafka), next to a real engine."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,26 +14,19 @@ from uuid import UUID
 import docker
 import httpx
 import pytest
-import uvicorn
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
 from services.infrastructure.docker_engine import DockerEngine
 from services.infrastructure.settings import DockerConnection
-from services.localinfra.processes import free_port
 from services.state.bootstrap import build_state
 from services.worker.bootstrap import build_worker
 from services.worker.docker import DockerInfrastructure
 from services.worker.settings import WorkerSettings
 from tests.state.conftest import fast_settings
-from tests.support.buses import KafkaKit
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test process keeps its own handlers
-        yield
+from tests.support.buses import BusKit, start_unless_shared
+from tests.support.serving import serving
 
 
 @dataclass
@@ -109,36 +103,25 @@ class DockerStack:
 
 @pytest.fixture
 async def docker_stack(
-    tmp_path: Path, kafka_bootstrap: str, docker_url: str, docker_test_image: str
+    tmp_path: Path, bus_kit: BusKit, docker_url: str, docker_test_image: str
 ) -> AsyncIterator[DockerStack]:
-    kit = KafkaKit(kafka_bootstrap)
-    state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), kit.make_bus("state"))
+    state_bus = bus_kit.make_bus("state")
+    state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), state_bus)
     engine = await DockerEngine.connect(DockerConnection(host=docker_url))
-    worker_bus = kit.make_bus("docker-worker")
+    worker_bus = bus_kit.make_bus("docker-worker")
     infrastructure = DockerInfrastructure(engine)
     worker = build_worker(WorkerSettings(worker_attempts=2), worker_bus, infrastructure)
     client = docker.DockerClient(base_url=docker_url)
-    port = free_port()
-    async with state.running():
-        server = _QuietServer(
-            uvicorn.Config(state.app(), host="127.0.0.1", port=port, log_level="warning")
-        )
-        serving = asyncio.create_task(server.serve())
-        await worker_bus.start()
-        worker.start()
-        api_url = f"http://127.0.0.1:{port}/api"
-        try:
+    try:
+        async with state.running(), contextlib.AsyncExitStack() as stack:
+            base_url = await stack.enter_async_context(serving(state.app()))
+            await start_unless_shared(worker_bus, state_bus, stack)
+            await stack.enter_async_context(worker.running())
+            api_url = f"{base_url}/api"
             async with httpx.AsyncClient(base_url=api_url + "/", timeout=30) as api:
-                while not server.started:
-                    assert not serving.done(), "the API server did not start"
-                    await asyncio.sleep(0.02)
                 yield DockerStack(api_url, api, engine, client, docker_test_image)
-        finally:
-            await worker.stop_heartbeat()
-            await worker_bus.stop()
-            server.should_exit = True
-            await serving
-            for container in client.containers.list(all=True):
-                container.remove(force=True)
-            client.close()
-            engine.close()
+    finally:  # the worker, its bus and the API are stopped by now
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.close()
+        engine.close()

@@ -18,8 +18,6 @@ from services.launcher.tracked import follow
 from services.localinfra.docker_image import EXITS_ON_SIGTERM, SLEEP
 from tests.docker.conftest import DockerStack
 
-pytestmark = pytest.mark.kafka
-
 
 @pytest.mark.parametrize(("code", "final"), [(0, StateType.COMPLETED), (3, StateType.FAILED)])
 async def test_container_exit_is_reported_with_its_code(

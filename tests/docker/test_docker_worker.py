@@ -1,5 +1,6 @@
-"""Cancelling container runs through the REST API: the real worker runtime on real Kafka stops
-real containers on a real Docker engine, and never one that is not the run's."""
+"""Cancelling container runs through the REST API: the real worker runtime, on the in-process
+bus and on real Kafka, stops real containers on a real Docker engine, and never one that is not
+the run's."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from schemas.markers import FLOW_RUN_LABEL
 from schemas.states import StateType
 from services.localinfra.docker_image import EXITS_ON_SIGTERM, IGNORES_SIGTERM, SLEEP
 from tests.docker.conftest import DockerStack
-
-pytestmark = pytest.mark.kafka
 
 
 async def test_container_that_exits_on_sigterm_is_stopped_gracefully(

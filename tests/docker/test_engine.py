@@ -6,6 +6,7 @@ import contextlib
 
 import docker
 import psutil
+import pytest
 
 from services.localinfra.docker import DockerEngine
 from services.localinfra.docker_image import SLEEP, build_test_image
@@ -27,6 +28,7 @@ def _processes_using(marker: str) -> list[str]:
     return found
 
 
+@pytest.mark.docker  # starts a Docker engine of its own
 def test_closing_the_engine_stops_its_containers_and_daemons() -> None:
     engine = DockerEngine()
     engine.start()

@@ -1,12 +1,12 @@
 """The cancellation plane around a real API server: the state service and a Kubernetes worker
-on one in-process bus, driven through the REST API as a user would."""
+on the test's bus (in-process, or real Kafka), driven through the REST API as a user would."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,13 @@ import pytest
 
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from services.state.bootstrap import build_state
+from services.transport import Bus
 from services.worker.bootstrap import Worker, build_worker
 from services.worker.kubernetes import KubernetesJobs
 from services.worker.settings import KubernetesSection, WorkerSettings
 from tests.fixtures.kubernetes import KubeKit
 from tests.state.conftest import fast_settings
-from tests.support.buses import MemoryKit
+from tests.support.buses import BusKit, start_unless_shared
 
 
 @dataclass
@@ -30,7 +31,8 @@ class Plane:
     api: httpx.AsyncClient
     worker: Worker
     jobs: KubernetesJobs
-    kit: MemoryKit
+    kit: BusKit
+    bus: Bus  # the state service's
 
     @property
     def cluster(self) -> str:
@@ -79,6 +81,19 @@ class Plane:
                 raise AssertionError(f"run {run_id} is {run['state_type']}, not {state}")
             await asyncio.sleep(0.02)
 
+    async def requests_seen(self, decision: str, count: int, within: float = 20.0) -> None:
+        """Wait until the worker has taken `count` requests with `decision` (claimed/mismatched)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            seen = self.worker.metrics.registry.get_sample_value(
+                "cancelbus_worker_requests_total", {"decision": decision}
+            )
+            if (seen or 0) >= count:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{seen} requests {decision}, not {count}")
+            await asyncio.sleep(0.02)
+
     async def history(self, run_id: UUID, *, until_outcome: bool = True) -> list[dict[str, Any]]:
         for _ in range(500):
             attempts: list[dict[str, Any]] = (
@@ -94,7 +109,7 @@ PlaneFactory = Callable[..., AbstractAsyncContextManager[Plane]]
 
 
 @pytest.fixture
-def cancel_plane(kube: KubeKit, tmp_path: Path) -> PlaneFactory:
+def cancel_plane(kube: KubeKit, bus_kit: BusKit, tmp_path: Path) -> PlaneFactory:
     """`async with cancel_plane(settings) as plane`: state service + worker for that cluster."""
 
     @asynccontextmanager
@@ -105,20 +120,20 @@ def cancel_plane(kube: KubeKit, tmp_path: Path) -> PlaneFactory:
             cluster or f"cluster-{uuid.uuid4().hex[:8]}", settings or kube.settings()
         )
         try:
-            kit = MemoryKit()
             worker_settings = WorkerSettings(
                 worker_attempts=2, worker_retry_backoff_seconds=0.01, worker_heartbeat_seconds=60
             )
-            worker = build_worker(worker_settings, kit.bus, jobs)
-            state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), kit.bus)
-            async with state.running():
-                worker.start()
-                try:
-                    transport = httpx.ASGITransport(app=state.app())
-                    async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
-                        yield Plane(api, worker, jobs, kit)
-                finally:
-                    await worker.stop_heartbeat()
+            state_bus, worker_bus = bus_kit.make_bus("state"), bus_kit.make_bus("kube-worker")
+            worker = build_worker(worker_settings, worker_bus, jobs)
+            state = build_state(fast_settings(f"sqlite:///{tmp_path / 'state.db'}"), state_bus)
+            async with state.running(), AsyncExitStack() as stack:
+                await start_unless_shared(worker_bus, state_bus, stack)
+                await stack.enter_async_context(worker.running())
+                transport = httpx.ASGITransport(app=state.app())
+                api = await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://t")
+                )
+                yield Plane(api, worker, jobs, bus_kit, state_bus)
         finally:
             await jobs.close()
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -148,15 +148,17 @@ async def test_the_shipped_worker_manifest_is_accepted_by_the_api_server(kube: K
     docs = [d for d in yaml.safe_load_all(RBAC_MANIFEST.read_text()) if d]
     for name in {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]}:
         with contextlib.suppress(ApiException):  # 409: made by an earlier run of this test
-            await kube.core.create_namespace({"metadata": {"name": name}})
+            await kube.core.create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+            )
     apps = client.AppsV1Api(kube.api)
-    create = {
+    create: dict[str, Callable[..., Awaitable[object]]] = {
         "ServiceAccount": kube.core.create_namespaced_service_account,
         "Role": kube.rbac.create_namespaced_role,
         "RoleBinding": kube.rbac.create_namespaced_role_binding,
         "Deployment": apps.create_namespaced_deployment,
     }
-    create_cluster_wide = {
+    create_cluster_wide: dict[str, Callable[..., Awaitable[object]]] = {
         "ClusterRole": kube.rbac.create_cluster_role,
         "ClusterRoleBinding": kube.rbac.create_cluster_role_binding,
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
@@ -18,7 +17,7 @@ from schemas.topics import Topics
 from services.state.bootstrap import StateRuntime, build_state
 from services.state.settings import OrchestrationSettings, StateSettings
 from services.transport import Bus, Record
-from tests.support.buses import BusKit, KafkaKit, MemoryKit
+from tests.support.buses import BusKit
 
 
 @dataclass
@@ -84,14 +83,6 @@ def fast_settings(database_url: str, **overrides: object) -> StateSettings:
     return StateSettings.model_validate(values)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 async def state(database_url: str, bus_kit: BusKit) -> AsyncIterator[StateHarness]:
     bus = bus_kit.make_bus("state")
@@ -100,10 +91,3 @@ async def state(database_url: str, bus_kit: BusKit) -> AsyncIterator[StateHarnes
         transport = httpx.ASGITransport(app=runtime.app())
         async with httpx.AsyncClient(transport=transport, base_url="http://cancelbus") as api:
             yield StateHarness(runtime, bus, bus_kit, api)
-
-
-@pytest.fixture(params=["memory", "kafka"])
-def bus_kit(request: pytest.FixtureRequest) -> BusKit:
-    if request.param == "memory":
-        return MemoryKit()
-    return KafkaKit(request.getfixturevalue("kafka_bootstrap"))

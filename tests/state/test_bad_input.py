@@ -58,7 +58,7 @@ UNKNOWN_RUN: dict[str, Callable[[], Message]] = {
 }
 
 
-def bad_payloads(topic: str) -> dict[str, bytes]:
+def bad_payloads(topic: Topics) -> dict[str, bytes]:
     valid_command = {
         "schema_name": SCHEMA_NAMES[topic],
         "schema_version": 1,
@@ -76,7 +76,7 @@ def bad_payloads(topic: str) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("topic", CONSUMED)
 async def test_bad_messages_are_dead_lettered_and_the_service_carries_on(
-    state: StateHarness, topic: str
+    state: StateHarness, topic: Topics
 ) -> None:
     run = await state.running_run()
     payloads = bad_payloads(topic)

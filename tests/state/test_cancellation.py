@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaProducer
@@ -29,6 +31,10 @@ def requests_for(records: list[Record], run_id: UUID) -> list[CancellationReques
     return [m for m in found if m.flow_run_id == run_id]
 
 
+def requests_at_least(run_id: UUID, count: int) -> Callable[[list[Record]], bool]:
+    return lambda records: len(requests_for(records, run_id)) >= count
+
+
 def result_for(request: CancellationRequested, outcome: CancellationOutcome) -> CancellationResult:
     now = datetime.now(UTC)
     return CancellationResult(
@@ -44,7 +50,7 @@ def result_for(request: CancellationRequested, outcome: CancellationOutcome) -> 
     )
 
 
-async def cancel_via_rest(state: StateHarness, run_id: UUID) -> tuple[int, dict[str, object]]:
+async def cancel_via_rest(state: StateHarness, run_id: UUID) -> tuple[int, dict[str, Any]]:
     response = await state.api.post(
         f"/api/flow_runs/{run_id}/set_state",
         json={"state": {"type": "CANCELLING", "message": "user asked"}, "force": False},
@@ -183,8 +189,7 @@ async def test_failed_attempts_are_retried_then_left_to_the_timeout(state: State
 
     for attempt in range(1, max_attempts + 1):
         records = await state.records(
-            Topics.CANCEL_REQUESTED,
-            until=lambda rs, n=attempt: len(requests_for(rs, run.id)) >= n,
+            Topics.CANCEL_REQUESTED, until=requests_at_least(run.id, attempt)
         )
         request = requests_for(records, run.id)[attempt - 1]
         assert request.attempt == attempt

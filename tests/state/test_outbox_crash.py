@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
 from schemas.messages import CancellationRequested
 from schemas.topics import Topics
@@ -14,6 +15,7 @@ from services.localinfra.service_process import StateProcess
 from tests.support.buses import KafkaKit
 
 
+@pytest.mark.kafka  # starts a broker of its own
 async def test_event_committed_while_the_broker_was_down_is_published_after_a_crash(
     tmp_path: Path,
 ) -> None:

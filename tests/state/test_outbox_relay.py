@@ -37,12 +37,14 @@ class RecordingBus:
     def __init__(self) -> None:
         self.published: list[Published] = []
         self.down = False
+        self.refused = asyncio.Event()  # a publish was attempted while down
         self.grew = asyncio.Event()
 
     async def publish_many(
         self, messages: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]
     ) -> None:
         if self.down:
+            self.refused.set()
             raise ConnectionError("broker unreachable")
         self.published.extend((t, key, json.loads(value)) for t, key, value, _ in messages)
         self.grew.set()
@@ -119,7 +121,7 @@ async def test_events_held_back_while_the_bus_was_down_go_out_before_later_ones(
 
     relayed.bus.down = True
     await relayed.service.set_state(run_id, StateCreate(type=StateType.CANCELLING))
-    await asyncio.sleep(0.2)  # the relay tries, fails and backs off
+    await asyncio.wait_for(relayed.bus.refused.wait(), 10)  # the relay tried, now backs off
     assert await relayed.relay.pending() == 2
     relayed.bus.down = False
     # committed as soon as the bus is back: must not overtake the two held back

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.transport import Bus, Record
 from services.transport.dispatch import RetryPolicy
@@ -25,6 +26,17 @@ class BusKit(Protocol):
     async def read(
         self, topic: str, *, until: Callable[[list[Record]], bool], within: float
     ) -> list[Record]: ...
+
+    async def published(self, topic: str) -> list[Record]:
+        """Everything published on `topic` so far, at once (to show something was not)."""
+        ...
+
+
+async def start_unless_shared(bus: Bus, shared: Bus, stack: contextlib.AsyncExitStack) -> None:
+    """Start `bus` and stop it with `stack`, unless it is `shared` (started by its owner)."""
+    if bus is not shared:
+        await bus.start()
+        stack.push_async_callback(bus.stop)
 
 
 class MemoryKit:
@@ -47,6 +59,9 @@ class MemoryKit:
             if until(records) or asyncio.get_running_loop().time() > deadline:
                 return records
             await asyncio.sleep(0.01)
+
+    async def published(self, topic: str) -> list[Record]:
+        return self.bus.messages(topic)
 
 
 class KafkaKit:
@@ -72,12 +87,7 @@ class KafkaKit:
         self, topic: str, *, until: Callable[[list[Record]], bool], within: float
     ) -> list[Record]:
         """Everything on `topic` from the start, polling until `until` holds or time runs out."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=32 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
+        consumer = self._consumer()
         await consumer.start()
         records: list[Record] = []
         try:
@@ -97,17 +107,49 @@ class KafkaKit:
             while not until(records) and asyncio.get_running_loop().time() < deadline:
                 batch = await consumer.getmany(timeout_ms=100)
                 for messages in batch.values():
-                    records.extend(
-                        Record(
-                            topic=topic,
-                            partition=m.partition,
-                            offset=m.offset,
-                            key=m.key,
-                            value=m.value or b"",
-                            headers=tuple((k, v or b"") for k, v in m.headers),
-                        )
-                        for m in messages
-                    )
+                    records.extend(_record(topic, m) for m in messages)
             return records
         finally:
             await consumer.stop()
+
+    async def published(self, topic: str) -> list[Record]:
+        """Everything on `topic` up to each partition's end offset at the time of the call."""
+        consumer = self._consumer()
+        await consumer.start()
+        try:
+            full = self.prefix + topic
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(full)
+            if not partitions:
+                return []
+            tps = [TopicPartition(full, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            records: list[Record] = []
+            for tp in tps:
+                while await consumer.position(tp) < ends[tp]:
+                    batch = await consumer.getmany(tp, timeout_ms=1000)
+                    records.extend(_record(topic, m) for m in batch.get(tp, []))
+            return records
+        finally:
+            await consumer.stop()
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=32 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+
+
+def _record(topic: str, message: ConsumerRecord[bytes, bytes]) -> Record:
+    return Record(
+        topic=topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value or b"",
+        headers=tuple((k, v or b"") for k, v in message.headers),
+    )

@@ -7,11 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 import httpx
-import pytest
 
 from schemas.infrastructure import InfrastructureKind
 from schemas.messages import (
@@ -27,7 +25,7 @@ from services.timeout.settings import TimeoutSettings
 from services.timeout.sources import InProcessCancellingRuns
 from services.transport import Bus, Record
 from tests.state.conftest import StateHarness, fast_settings
-from tests.support.buses import BusKit, KafkaKit, MemoryKit
+from tests.support.buses import BusKit
 
 
 def timeout_settings(seconds: float) -> TimeoutSettings:
@@ -128,20 +126,3 @@ async def eventually(check: Callable[[], bool], within: float = 30.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
-
-
-@pytest.fixture
-def kafka_kit(kafka_bootstrap: str) -> KafkaKit:
-    return KafkaKit(kafka_bootstrap)
-
-
-@pytest.fixture(params=["memory", "kafka"])
-def bus_kit(request: pytest.FixtureRequest) -> BusKit:
-    if request.param == "memory":
-        return MemoryKit()
-    return KafkaKit(request.getfixturevalue("kafka_bootstrap"))

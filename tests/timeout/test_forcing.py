@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from uuid import UUID
 
@@ -125,8 +124,7 @@ async def test_a_failing_worker_is_overruled_and_a_normal_cancel_is_left_alone(
             timeout_seconds=TIMEOUT,
         )
         await deployment.state.publish(late)
-        await deployment.state.barrier(Topics.TIMED_OUT, normal.id)
-        await asyncio.sleep(0.2)
+        await deployment.state.barrier(Topics.TIMED_OUT, normal.id)  # the late event handled
         after = await service.read_flow_run(normal.id)
         assert after.state is not None
         assert after.state.message == "Infrastructure stopped"

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.localinfra import KafkaBroker
 from services.localinfra.processes import free_port
@@ -48,6 +49,7 @@ class TimeoutProcess(ServiceProcess):
         raise AssertionError(f"{name} never reached {at_least}:\n{self.log()}")
 
 
+@pytest.mark.kafka  # starts a broker of its own
 async def test_a_deadline_survives_a_crash_of_the_timeout_service(tmp_path: Path) -> None:
     broker = KafkaBroker(data_dir=tmp_path / "kafka")
     await asyncio.to_thread(broker.start)

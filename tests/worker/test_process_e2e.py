@@ -38,7 +38,7 @@ async def test_fifty_launched_processes_cancelled_through_the_api(
     stack = process_stack
     scope = stack.new_scope()
     await stack.start_worker(scope, "w1")
-    env = {**stack.env, "CANCELBUS_API_URL": stack.state.api_url, "CANCELBUS_WORKER_SCOPE": scope}
+    env = {**stack.env, "CANCELBUS_API_URL": stack.api_url, "CANCELBUS_WORKER_SCOPE": scope}
     launchers = start_launchers(env, stack.tmp / "launchers.log")
     try:
         running_filter = {
