@@ -35,7 +35,7 @@ from services.infrastructure.process_tree import PinnedProcess
 from services.infrastructure.processes import fingerprint_of
 from services.localinfra import KafkaBroker
 from services.localinfra.service_process import ServiceProcess, StateProcess
-from services.runner import settle_heap
+from services.runtime.runner import settle_heap
 
 
 class Runs:

@@ -27,7 +27,7 @@ from bench.stats import PeakRss, fmt, percentiles
 from schemas.topics import Topics
 from services.localinfra import KafkaBroker
 from services.localinfra.service_process import StateProcess
-from services.runner import settle_heap
+from services.runtime.runner import settle_heap
 
 
 async def _watch_requests(

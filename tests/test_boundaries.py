@@ -12,7 +12,7 @@ import services
 
 SERVICES = Path(services.__file__).parent
 # packages and helpers that are no deployable service
-SHARED = ("services.infrastructure", "services.runtime", "services.signals", "services.version")
+SHARED = ("services.infrastructure", "services.runtime")
 
 
 def imported_modules(package: Path) -> dict[str, set[str]]:
@@ -46,10 +46,11 @@ def test_a_package_imports_no_other_service(package: str) -> None:
     assert {module: names for module, names in foreign.items() if names} == {}
 
 
-def test_the_shared_library_imports_no_service() -> None:
+@pytest.mark.parametrize("package", ["infrastructure", "runtime"])
+def test_a_shared_library_imports_no_service(package: str) -> None:
     foreign = {
-        module: sorted(m for m in names if not _allowed(m, "services.infrastructure"))
-        for module, names in imported_modules(SERVICES / "infrastructure").items()
+        module: sorted(m for m in names if not _allowed(m, f"services.{package}"))
+        for module, names in imported_modules(SERVICES / package).items()
     }
 
     assert {module: names for module, names in foreign.items() if names} == {}

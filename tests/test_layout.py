@@ -15,6 +15,6 @@ def _layout_section() -> str:
 
 
 def test_the_readme_layout_lists_every_subpackage_of_services() -> None:
-    listed = set(re.findall(r"^ +(\w+)/ ", _layout_section(), flags=re.MULTILINE))
+    listed = set(re.findall(r"^ +(\w+)/(?: |$)", _layout_section(), flags=re.MULTILINE))
     subpackages = {p.parent.name for p in (ROOT / "services").glob("*/__init__.py")}
     assert subpackages - listed == set()

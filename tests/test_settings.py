@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from services.localinfra.kafka_dist import cache_root
 from services.localinfra.kubernetes import kube_bin_dir
 from services.localinfra.settings import LocalInfraSettings
-from services.logs import LogSettings
+from services.runtime.logs import LogSettings
 from services.state.settings import StateSettings
 from services.timeout.settings import TimeoutSettings, settings_error
 from services.transport.settings import BusSettings

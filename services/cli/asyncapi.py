@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.messages import MESSAGE_TYPES, Message, WorkerHeartbeat
 from schemas.topics import Topics
-from services.version import VERSION
+from services.runtime.version import VERSION
 
 KAFKA_BINDING = "0.5.0"
 

@@ -16,7 +16,7 @@ from services.cli.kafka import app as kafka_app
 from services.cli.run import app as run_app
 from services.cli.startup import settings_exit, start_logging
 from services.cli.worker import app as worker_app
-from services.runner import run
+from services.runtime.runner import run
 
 app = typer.Typer(
     name="cancelbus",
@@ -63,7 +63,7 @@ def dev(
     verbose: bool = False,
 ) -> None:
     """Run every service in one process (SQLite, in-process bus unless Kafka is configured)."""
-    from services.dev import run_dev
+    from services.dev.main import run_dev
     from services.state.settings import StateSettings
     from services.timeout.settings import TimeoutSettings, settings_error
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 def start_logging(verbose: bool) -> None:
     """Structured logs on stderr; debug level with `--verbose`."""
-    from services.logs import LogSettings, configure_logging
+    from services.runtime.logs import LogSettings, configure_logging
 
     configure_logging(LogSettings(), verbose=verbose)
 

@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from services.cli.startup import settings_exit, start_logging
-from services.runner import run
+from services.runtime.runner import run
 
 app = typer.Typer(help="Run a worker that stops the runs of one infrastructure kind.")
 

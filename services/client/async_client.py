@@ -28,7 +28,7 @@ from services.client.errors import Aborted, Unavailable
 from services.client.settings import ClientSettings
 from services.client.sse import LiveEvent, SseParser, decode
 from services.client.states import Cancelling
-from services.version import VERSION
+from services.runtime.version import VERSION
 
 T = TypeVar("T")
 

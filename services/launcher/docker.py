@@ -29,7 +29,7 @@ from services.infrastructure.settings import DockerConnection
 from services.launcher.api import RunsApi
 from services.launcher.process import CANNOT_START_EXIT, LaunchResult
 from services.launcher.tracked import follow
-from services.signals import on_stop_signals
+from services.runtime.signals import on_stop_signals
 
 log = structlog.get_logger(__name__)
 

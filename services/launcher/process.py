@@ -27,7 +27,7 @@ from schemas.states import StateType
 from services.infrastructure.process_tree import PinnedProcess, terminate_tree
 from services.infrastructure.processes import default_scope, fingerprint_of
 from services.launcher.api import RunsApi
-from services.signals import on_stop_signals
+from services.runtime.signals import on_stop_signals
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from services.serve import serve_http
+from services.runtime.serve import serve_http
 from services.state.bootstrap import build_state
 from services.state.settings import StateSettings
 from services.transport.factory import make_bus

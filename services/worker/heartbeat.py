@@ -9,8 +9,8 @@ import structlog
 
 from schemas.infrastructure import InfrastructureKind
 from schemas.messages import WorkerHeartbeat
+from services.runtime.version import VERSION
 from services.transport import Bus
-from services.version import VERSION
 
 log = structlog.get_logger(__name__)
 

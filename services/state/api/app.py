@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.runtime.version import VERSION
 from services.state.api.auth import BearerTokenMiddleware, TokenSessions
 from services.state.api.docs import install_docs
 from services.state.api.events import router as events_router
@@ -20,7 +21,6 @@ from services.state.outbox import OutboxRelay
 from services.state.service import FlowRunNotFound, StateService
 from services.state.worker_registry import WorkerRegistry
 from services.ui import install_ui
-from services.version import VERSION
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from rich.console import Console
 
-from services.serve import serve_http
+from services.runtime.serve import serve_http
 from services.state.bootstrap import build_state
 from services.state.settings import StateSettings
 from services.timeout.bootstrap import build_timeout

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from services.signals import on_stop_signals
+from services.runtime.signals import on_stop_signals
 
 
 class _Server(uvicorn.Server):

@@ -1,0 +1,1 @@
+"""The embedded default, `cancelbus dev`: every service in one process."""
