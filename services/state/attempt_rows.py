@@ -32,27 +32,15 @@ class AttemptRow:
     result_id: UUID | None = None
     result_at: datetime | None = None
 
-    def to_attempt(self) -> CancellationAttempt:
+    @property
+    def duration_seconds(self) -> float | None:
+        """From the request to the worker's result."""
         finished = self.finished_at
-        return CancellationAttempt(
-            id=self.id,
-            flow_run_id=self.flow_run_id,
-            state_id=self.state_id,
-            attempt=self.attempt,
-            requested_by=self.requested_by,
-            reason=self.reason,
-            requested_at=self.requested_at,
-            grace_seconds=self.grace_seconds,
-            infrastructure=self.infrastructure,
-            final_teardown=self.final_teardown,
-            outcome=self.outcome,
-            detail=self.detail,
-            worker=self.worker,
-            started_at=self.started_at,
-            finished_at=finished,
-            result_at=self.result_at,
-            duration_seconds=(finished - self.requested_at).total_seconds() if finished else None,
-        )
+        return (finished - self.requested_at).total_seconds() if finished else None
+
+    def to_attempt(self) -> CancellationAttempt:
+        """The attempt as the API shows it."""
+        return CancellationAttempt.model_validate(self, from_attributes=True)
 
 
 @dataclasses.dataclass(slots=True)

@@ -1,9 +1,10 @@
-"""The state service's rows as they travel between its modules: one class per table and shape.
+"""Rows of runs and their states as they travel between the state service's modules: a class
+per table and shape (attempts' in attempt_rows.py, the outbox's in outbox_store.py).
 
 Each class's fields are columns of its table, in the order its statements select them, so a
 row is built straight from a result tuple (`LockedRun(*row)`), and a bulk write reads the
 columns it writes by field name (see db/bulk.py). Rows are plain and mutable: a transaction
-keeps the locked rows in step with what it has changed.
+keeps the runs it locked in step with what it has changed.
 """
 
 from __future__ import annotations
