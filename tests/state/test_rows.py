@@ -8,11 +8,13 @@ import pytest
 import sqlalchemy as sa
 
 from schemas.flow_runs import FlowRunCreate, StateCreate
-from schemas.messages import CancellationTimedOut
-from schemas.states import StateType
+from schemas.infrastructure import InfrastructureKind
+from schemas.messages import CancellationOutcome, CancellationResult, CancellationTimedOut
+from schemas.states import StateType, utcnow
 from services.state.attempt_rows import AttemptResultRow, AttemptRow, LockedAttempt
 from services.state.db.engine import Database, migrate
 from services.state.db.tables import cancellation_attempts, flow_run_states, flow_runs, outbox
+from services.state.history import CancellationAttempt
 from services.state.metrics import StateMetrics
 from services.state.outbox_store import OutboxMessage, OutboxRow
 from services.state.rows import LockedRun, RunEdit, RunRow, RunTransition, StateRow, names
@@ -103,3 +105,52 @@ async def test_a_timeout_is_kept_as_an_attempt_of_the_state_it_forced(
     assert teardown.infrastructure == requested.infrastructure
     assert teardown.state_id != cancelling.id
     assert (teardown.attempt, teardown.outcome, teardown.requested_by) == (1, None, "timeout")
+
+
+async def _cancelling(service: StateService, pid: str) -> CancellationAttempt:
+    run = await service.create_flow_run(
+        FlowRunCreate(infrastructure_pid=pid, state=StateCreate(type=StateType.RUNNING))
+    )
+    await service.set_state(run.id, StateCreate(type=StateType.CANCELLING))
+    [attempt] = await service.cancellation_history(run.id)
+    return attempt
+
+
+def _answer(
+    attempt: CancellationAttempt, outcome: CancellationOutcome, worker: str
+) -> CancellationResult:
+    now = utcnow()
+    return CancellationResult(
+        flow_run_id=attempt.flow_run_id,
+        request_id=attempt.id,
+        state_id=attempt.state_id,
+        attempt=attempt.attempt,
+        outcome=outcome,
+        worker=worker,
+        kind=InfrastructureKind.PROCESS,
+        started_at=now,
+        finished_at=now,
+    )
+
+
+async def test_results_in_one_batch_see_what_the_batch_recorded(service: StateService) -> None:
+    """Two workers answered the same request: the first answer counts, the second is a
+    duplicate even in the same batch; another run's failure in it is retried."""
+    first = await _cancelling(service, "myhost:1")
+    other = await _cancelling(service, "myhost:2")
+
+    await service.apply_results(
+        [
+            _answer(first, CancellationOutcome.CANCELLED, "worker-1"),
+            _answer(first, CancellationOutcome.FAILED, "worker-2"),
+            _answer(other, CancellationOutcome.FAILED, "worker-1"),
+        ]
+    )
+
+    assert (await service.read_flow_run(first.flow_run_id)).state_type is StateType.CANCELLED
+    history = await service.cancellation_history(first.flow_run_id)
+    assert [(a.attempt, a.outcome, a.worker) for a in history] == [(1, "cancelled", "worker-1")]
+    assert (await service.read_flow_run(other.flow_run_id)).state_type is StateType.CANCELLING
+    retried = await service.cancellation_history(other.flow_run_id)
+    assert [(a.attempt, a.outcome) for a in retried] == [(1, "failed"), (2, None)]
+    assert retried[1].infrastructure == retried[0].infrastructure
