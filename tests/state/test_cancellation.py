@@ -19,6 +19,7 @@ from schemas.messages import (
 from schemas.states import StateType
 from schemas.topics import Topics
 from services.state import rules
+from services.state.history import CancellationAttempt
 from services.transport import Record
 from tests.state.conftest import StateHarness
 from tests.support.buses import KafkaKit
@@ -29,7 +30,12 @@ def requests_for(records: list[Record], run_id: UUID) -> list[CancellationReques
     return [m for m in found if m.flow_run_id == run_id]
 
 
-def result_for(request: CancellationRequested, outcome: CancellationOutcome) -> CancellationResult:
+def result_for(
+    request: CancellationRequested | CancellationAttempt,
+    outcome: CancellationOutcome,
+    worker: str = "test-worker",
+) -> CancellationResult:
+    """A worker's answer to a request (as published, or as the run's history keeps it)."""
     now = datetime.now(UTC)
     return CancellationResult(
         flow_run_id=request.flow_run_id,
@@ -37,7 +43,7 @@ def result_for(request: CancellationRequested, outcome: CancellationOutcome) -> 
         state_id=request.state_id,
         attempt=request.attempt,
         outcome=outcome,
-        worker="test-worker",
+        worker=worker,
         kind=InfrastructureKind.PROCESS,
         started_at=now,
         finished_at=now,

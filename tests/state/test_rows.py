@@ -8,9 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from schemas.flow_runs import FlowRunCreate, StateCreate
-from schemas.infrastructure import InfrastructureKind
-from schemas.messages import CancellationOutcome, CancellationResult, CancellationTimedOut
-from schemas.states import StateType, utcnow
+from schemas.messages import CancellationOutcome, CancellationTimedOut
+from schemas.states import StateType
 from services.state.attempt_rows import AttemptResultRow, AttemptRow, LockedAttempt
 from services.state.db.engine import Database, migrate
 from services.state.db.tables import cancellation_attempts, flow_run_states, flow_runs, outbox
@@ -20,6 +19,7 @@ from services.state.outbox_store import OutboxMessage, OutboxRow
 from services.state.rows import LockedRun, RunEdit, RunRow, RunTransition, StateRow, names
 from services.state.service import StateService
 from tests.state.conftest import fast_settings
+from tests.state.test_cancellation import result_for
 
 
 def _columns(table: sa.Table) -> set[str]:
@@ -116,23 +116,6 @@ async def _cancelling(service: StateService, pid: str) -> CancellationAttempt:
     return attempt
 
 
-def _answer(
-    attempt: CancellationAttempt, outcome: CancellationOutcome, worker: str
-) -> CancellationResult:
-    now = utcnow()
-    return CancellationResult(
-        flow_run_id=attempt.flow_run_id,
-        request_id=attempt.id,
-        state_id=attempt.state_id,
-        attempt=attempt.attempt,
-        outcome=outcome,
-        worker=worker,
-        kind=InfrastructureKind.PROCESS,
-        started_at=now,
-        finished_at=now,
-    )
-
-
 async def test_results_in_one_batch_see_what_the_batch_recorded(service: StateService) -> None:
     """Two workers answered the same request: the first answer counts, the second is a
     duplicate even in the same batch; another run's failure in it is retried."""
@@ -141,9 +124,9 @@ async def test_results_in_one_batch_see_what_the_batch_recorded(service: StateSe
 
     await service.apply_results(
         [
-            _answer(first, CancellationOutcome.CANCELLED, "worker-1"),
-            _answer(first, CancellationOutcome.FAILED, "worker-2"),
-            _answer(other, CancellationOutcome.FAILED, "worker-1"),
+            result_for(first, CancellationOutcome.CANCELLED, "worker-1"),
+            result_for(first, CancellationOutcome.FAILED, "worker-2"),
+            result_for(other, CancellationOutcome.FAILED, "worker-1"),
         ]
     )
 
