@@ -8,17 +8,27 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy.engine import Connection
 
 from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId
-from schemas.messages import CancellationRequested, FlowRunStateChanged, Message
+from schemas.messages import (
+    CancellationRequested,
+    CancellationTimedOut,
+    FlowRunStateChanged,
+    Message,
+)
 from schemas.states import State, StateType
-from services.state import store
+from services.state import outbox_store, store
+from services.state.attempt_rows import AttemptRow
 from services.state.metrics import StateMetrics
+from services.state.outbox_store import OutboxRow
+from services.state.rows import LockedRun, RunTransition, StateRow
+
+TIMEOUT = "timeout"  # who forced a run at its cancelling timeout, as its history shows
+TIMED_OUT = "timed_out"  # that attempt's outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +47,18 @@ class Changes:
     now: datetime
     default_grace_seconds: float
     metrics: StateMetrics
-    states: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    states: list[StateRow] = field(default_factory=list)
+    runs: list[RunTransition] = field(default_factory=list)
+    attempts: list[AttemptRow] = field(default_factory=list)
     messages: list[tuple[Message, datetime]] = field(default_factory=list)
-    outbox_rows: list[store.OutboxRow] = field(default_factory=list)  # as written, for the relay
+    outbox_rows: list[OutboxRow] = field(default_factory=list)  # as written, for the relay
     transitioned: Counter[str] = field(default_factory=Counter)
 
     def flush(self, conn: Connection) -> None:
         store.insert_states(conn, self.states)
         store.update_runs(conn, self.runs)
         store.insert_attempts(conn, self.attempts)
-        self.outbox_rows = store.enqueue(conn, self.messages)
+        self.outbox_rows = outbox_store.enqueue(conn, self.messages)
         for state_type, count in self.transitioned.items():
             self.metrics.transitions.labels(state_type).inc(count)
         self.transitioned.clear()
@@ -56,51 +66,50 @@ class Changes:
     def publish(self, message: Message, delay_seconds: float = 0.0) -> None:
         self.messages.append((message, self.now + timedelta(seconds=delay_seconds)))
 
-    def transition(self, row: store.RunRow, state: State) -> dict[str, Any]:
-        """Record `state` as the run's new state; returns the run's changed columns."""
-        run_id: UUID = row["id"]
-        self.states.append(
-            {
-                "id": state.id,
-                "flow_run_id": run_id,
-                "type": state.type.value,
-                "name": state.name,
-                "timestamp": state.timestamp,
-                "message": state.message,
-                "state_details": state.state_details,
-            }
-        )
-        update: dict[str, Any] = {
-            "b_id": run_id,
-            "state_id": state.id,
-            "state_type": state.type.value,
-            "state_name": state.name,
-            "state_timestamp": state.timestamp,
-            "state_message": state.message,
-            "state_details": state.state_details,
-            "updated": self.now,
-            "version": row["version"] + 1,
-        }
-        if state.type is StateType.RUNNING:
-            update["start_time"] = row["start_time"] or state.timestamp
-            update["run_count"] = row["run_count"] + 1
-        if state.type.is_terminal:
-            update["end_time"] = state.timestamp
-        self.runs.append(update)
+    def transition(self, run: LockedRun, state: State) -> None:
+        """Record `state` as the run's new state; `run` is changed to match."""
         self.publish(
             FlowRunStateChanged(
                 id=uuid7(),
                 occurred_at=self.now,
-                flow_run_id=run_id,
+                flow_run_id=run.id,
                 event=f"prefect.flow-run.{state.name}",
                 state=state,
-                previous_state_type=store.current_type(row),
-                infrastructure=store.infrastructure_of(row),
-                tags=row["tags"],
+                previous_state_type=run.current_type(),
+                infrastructure=run.infrastructure(),
+                tags=run.tags,
+            )
+        )
+        self.states.append(StateRow.of(run.id, state))
+        if state.type is StateType.RUNNING:
+            run.start_time = run.start_time or state.timestamp
+            run.run_count += 1
+        if state.type.is_terminal:
+            run.end_time = state.timestamp
+        run.state_id = state.id
+        run.state_type = state.type.value
+        run.state_name = state.name
+        run.state_timestamp = state.timestamp
+        run.state_message = state.message
+        run.state_details = state.state_details
+        run.version += 1
+        self.runs.append(
+            RunTransition(
+                id=run.id,
+                state_id=state.id,
+                state_type=state.type.value,
+                state_name=state.name,
+                state_timestamp=state.timestamp,
+                state_message=state.message,
+                state_details=state.state_details,
+                updated=self.now,
+                version=run.version,
+                start_time=run.start_time,
+                run_count=run.run_count,
+                end_time=run.end_time,
             )
         )
         self.transitioned[state.type.value] += 1
-        return update
 
     def request_cancellation(
         self,
@@ -127,17 +136,67 @@ class Changes:
             final_teardown=final_teardown,
         )
         self.attempts.append(
-            {
-                "id": message.id,
-                "flow_run_id": run_id,
-                "state_id": state_id,
-                "attempt": attempt,
-                "requested_by": request.requested_by,
-                "reason": request.reason,
-                "requested_at": self.now + timedelta(seconds=delay_seconds),
-                "grace_seconds": grace,
-                "infrastructure": str(infrastructure),
-                "final_teardown": final_teardown,
-            }
+            self._attempt(
+                message.id,
+                run_id,
+                state_id,
+                attempt,
+                request,
+                grace,
+                infrastructure,
+                delay_seconds=delay_seconds,
+                final_teardown=final_teardown,
+            )
         )
         self.publish(message, delay_seconds)
+
+    def record_timeout(
+        self,
+        event: CancellationTimedOut,
+        attempt: int,
+        infrastructure: InfrastructureId | None,
+        reason: str,
+    ) -> None:
+        """Keep the timeout's forcing of a CANCELLING state as that state's last attempt,
+        answered at once."""
+        row = self._attempt(
+            event.id,
+            event.flow_run_id,
+            event.state_id,
+            attempt,
+            CancelRequest(TIMEOUT, reason),
+            0.0,
+            infrastructure,
+        )
+        row.outcome = TIMED_OUT
+        row.worker = TIMEOUT
+        row.finished_at = row.result_at = self.now
+        row.result_id = event.id
+        self.attempts.append(row)
+
+    def _attempt(
+        self,
+        attempt_id: UUID,
+        run_id: UUID,
+        state_id: UUID,
+        attempt: int,
+        request: CancelRequest,
+        grace_seconds: float,
+        infrastructure: InfrastructureId | None,
+        *,
+        delay_seconds: float = 0.0,
+        final_teardown: bool = False,
+    ) -> AttemptRow:
+        """A cancellation attempt as the run's history keeps it, its result still to come."""
+        return AttemptRow(
+            id=attempt_id,
+            flow_run_id=run_id,
+            state_id=state_id,
+            attempt=attempt,
+            requested_by=request.requested_by,
+            reason=request.reason,
+            requested_at=self.now + timedelta(seconds=delay_seconds),
+            grace_seconds=grace_seconds,
+            infrastructure=str(infrastructure) if infrastructure is not None else None,
+            final_teardown=final_teardown,
+        )

@@ -14,7 +14,8 @@ from schemas.messages import (
     parse_message,
 )
 from schemas.topics import Topics
-from services.state.service import FlowRunNotFound, StateService, UnknownCancellationRequest
+from services.state.errors import FlowRunNotFound, UnknownCancellationRequest
+from services.state.service import StateService
 from services.state.worker_registry import WorkerRegistry
 from services.transport import Bus, InvalidMessage, Record
 

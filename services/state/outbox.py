@@ -19,23 +19,21 @@ import contextlib
 import functools
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import Connection
 
 from schemas.states import utcnow
+from services.runtime.backoff import backoff
+from services.state import outbox_store
 from services.state.db.engine import Database, Work
-from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
-from services.state.store import DIALECTS, OutboxRow, one_of
+from services.state.outbox_store import OutboxMessage, OutboxRow
 from services.transport import Bus
 
 log = structlog.get_logger(__name__)
 
-RETENTION = timedelta(hours=24)
 MAX_HANDED_OVER = 5000  # more rows waiting than this: the relay reads them in batches instead
 RECENT_IDS = 2 * MAX_HANDED_OVER  # ids published lately, so none goes out twice by both paths
 
@@ -79,7 +77,7 @@ class OutboxRelay:
         self._stopping = False
         # the handover (SQLite only): rows committed and due, not yet published, by message id
         self._handover = database.is_sqlite
-        self._fresh: dict[UUID, OutboxRow] = {}
+        self._fresh: dict[UUID, OutboxMessage] = {}
         self._caught_up = False
         self._missed = False  # rows were committed while not caught up: read before handover
         self._recent = _RecentIds(RECENT_IDS)
@@ -92,10 +90,10 @@ class OutboxRelay:
             if self._caught_up:
                 now = utcnow()
                 for row in rows:
-                    if row["available_at"] > now:  # a retry with backoff: read when due
-                        self._read_no_later_than(row["available_at"])
-                    elif row["message_id"] not in self._recent:
-                        self._fresh[row["message_id"]] = row
+                    if row.available_at > now:  # a retry with backoff: read when due
+                        self._read_no_later_than(row.available_at)
+                    elif row.message_id not in self._recent:
+                        self._fresh[row.message_id] = row
                 if len(self._fresh) > MAX_HANDED_OVER:  # falling behind: read them in batches
                     self._fall_behind()
             else:
@@ -128,7 +126,7 @@ class OutboxRelay:
             except Exception as exc:
                 self._fall_behind()
                 failures += 1
-                delay = min(self._poll_seconds * 2**failures, 10.0)
+                delay = backoff(failures + 1, base=self._poll_seconds, ceiling=10.0)
                 log.warning("outbox_publish_failed", error=str(exc), retry_in=delay)
                 await self._sleep(delay)
                 continue
@@ -152,16 +150,16 @@ class OutboxRelay:
             rows = list(self._fresh.values())
             self._fresh.clear()
             await self._publish(rows)
-            await self._db.write(functools.partial(_mark_sent, ids=[r["message_id"] for r in rows]))
+            await self._db.write(self._mark_sent(rows))
         elif self._db.is_sqlite:
             # one writer: don't hold the database while talking to the bus
             self._missed = False
             rows = self._read(await self._db.read(self._due_and_next(lock=False)))
             for row in rows:  # handed over while this read ran: this pass publishes them
-                self._fresh.pop(row["message_id"], None)
+                self._fresh.pop(row.message_id, None)
             # published already (a mark that failed, or handed over before this read)
-            await self._publish([r for r in rows if r["message_id"] not in self._recent])
-            await self._db.write(functools.partial(_mark_sent, ids=[r["message_id"] for r in rows]))
+            await self._publish([r for r in rows if r.message_id not in self._recent])
+            await self._db.write(self._mark_sent(rows))
             self._caught_up = len(rows) < self._batch and not self._missed
             if not self._caught_up:  # older rows wait unread: the handed-over ones wait too
                 self._fresh.clear()
@@ -171,14 +169,18 @@ class OutboxRelay:
             async with self._db.transaction() as step:
                 rows = self._read(await step(self._due_and_next(lock=True)))
                 await self._publish(rows)
-                await step(functools.partial(_mark_sent, ids=[r["message_id"] for r in rows]))
+                await step(self._mark_sent(rows))
         self._metrics.outbox_published.inc(len(rows))
         return len(rows)
 
-    def _due_and_next(self, *, lock: bool) -> Work[tuple[list[OutboxRow], datetime | None]]:
-        return functools.partial(_due_and_next, limit=self._batch, lock=lock)
+    def _due_and_next(self, *, lock: bool) -> Work[tuple[list[OutboxMessage], datetime | None]]:
+        return functools.partial(outbox_store.due_and_next, limit=self._batch, lock=lock)
 
-    def _read(self, found: tuple[list[OutboxRow], datetime | None]) -> list[OutboxRow]:
+    @staticmethod
+    def _mark_sent(rows: Sequence[OutboxMessage]) -> Work[None]:
+        return functools.partial(outbox_store.mark_sent, ids=[row.message_id for row in rows])
+
+    def _read(self, found: tuple[list[OutboxMessage], datetime | None]) -> list[OutboxMessage]:
         """The due rows a read found; the next read is due at the next poll, or sooner when
         a delayed message falls due."""
         rows, next_delayed = found
@@ -187,73 +189,16 @@ class OutboxRelay:
             self._read_no_later_than(next_delayed)
         return rows
 
-    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+    async def _publish(self, rows: Sequence[OutboxMessage]) -> None:
         if rows:
             await self._bus.publish_many(
-                [(row["topic"], row["key"], row["payload"].encode(), ()) for row in rows]
+                [(row.topic, row.key, row.payload.encode(), ()) for row in rows]
             )
-            self._recent.add_all(row["message_id"] for row in rows)
+            self._recent.add_all(row.message_id for row in rows)
 
     async def purge(self) -> None:
         """Drop messages published more than a day ago."""
-        await self._db.write(_purge)
+        await self._db.write(outbox_store.purge)
 
     async def pending(self) -> int:
-        return await self._db.read(_pending)
-
-
-_NEXT_DELAYED = sa.select(sa.func.min(outbox.c.available_at)).where(
-    outbox.c.published_at.is_(None), outbox.c.available_at > sa.bindparam("now")
-)
-# Due rows, each also carrying when the earliest delayed row falls due: one round trip.
-_DUE = (
-    sa.select(
-        outbox.c.message_id,
-        outbox.c.topic,
-        outbox.c.key,
-        outbox.c.payload,
-        _NEXT_DELAYED.scalar_subquery().label("next_delayed"),
-    )
-    .where(outbox.c.published_at.is_(None), outbox.c.available_at <= sa.bindparam("now"))
-    .order_by(outbox.c.seq)
-    .limit(sa.bindparam("limit"))
-)
-# several relays (PostgreSQL replicas): each row goes out through the one that locked it
-_DUE_LOCKED = _DUE.with_for_update(of=outbox, skip_locked=True)
-
-
-def _due_and_next(
-    conn: Connection, *, limit: int, lock: bool
-) -> tuple[list[OutboxRow], datetime | None]:
-    """One batch of due rows in outbox order, and when the earliest delayed row falls due."""
-    now = utcnow()
-    due = conn.execute(_DUE_LOCKED if lock else _DUE, {"now": now, "limit": limit})
-    rows = [dict(row) for row in due.mappings()]
-    if not rows:
-        return rows, conn.execute(_NEXT_DELAYED, {"now": now}).scalar_one_or_none()
-    next_delayed = rows[0]["next_delayed"]
-    for row in rows:
-        del row["next_delayed"]
-    return rows, next_delayed
-
-
-_MARK_SENT = {
-    dialect: sa.update(outbox)
-    .where(one_of(outbox.c.message_id, "ids", dialect))
-    .values(published_at=sa.bindparam("now"))
-    for dialect in DIALECTS
-}
-
-
-def _mark_sent(conn: Connection, ids: Sequence[UUID]) -> None:
-    if ids:
-        conn.execute(_MARK_SENT[conn.dialect.name], {"ids": list(ids), "now": utcnow()})
-
-
-def _purge(conn: Connection) -> None:
-    conn.execute(sa.delete(outbox).where(outbox.c.published_at < utcnow() - RETENTION))
-
-
-def _pending(conn: Connection) -> int:
-    stmt = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
-    return int(conn.execute(stmt).scalar_one())
+        return await self._db.read(outbox_store.pending)

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from aiokafka import AIOKafkaProducer
 
 from schemas.flow_runs import FlowRunCreate
+from schemas.history import CancellationAttempt
 from schemas.infrastructure import InfrastructureKind
 from schemas.messages import (
     CancelFlowRun,
@@ -35,7 +36,12 @@ def requests_at_least(run_id: UUID, count: int) -> Callable[[list[Record]], bool
     return lambda records: len(requests_for(records, run_id)) >= count
 
 
-def result_for(request: CancellationRequested, outcome: CancellationOutcome) -> CancellationResult:
+def result_for(
+    request: CancellationRequested | CancellationAttempt,
+    outcome: CancellationOutcome,
+    worker: str = "test-worker",
+) -> CancellationResult:
+    """A worker's answer to a request (as published, or as the run's history keeps it)."""
     now = datetime.now(UTC)
     return CancellationResult(
         flow_run_id=request.flow_run_id,
@@ -43,7 +49,7 @@ def result_for(request: CancellationRequested, outcome: CancellationOutcome) -> 
         state_id=request.state_id,
         attempt=request.attempt,
         outcome=outcome,
-        worker="test-worker",
+        worker=worker,
         kind=InfrastructureKind.PROCESS,
         started_at=now,
         finished_at=now,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from schemas.states import StateType, utcnow
 from services.state import store
 from services.state.db.engine import Database, migrate
 from services.state.metrics import StateMetrics
+from services.state.rows import StateRow
 from services.state.service import StateService
 from tests.state.conftest import fast_settings
 
@@ -74,16 +74,16 @@ async def test_a_value_too_long_for_its_column_is_refused_however_many_rows(
     service = StateService(database, fast_settings(postgres_url).orchestration, StateMetrics())
     try:
         run = await service.create_flow_run(FlowRunCreate(name="nightly-etl"))
-        states: list[dict[str, Any]] = [
-            {
-                "id": uuid7(),
-                "flow_run_id": run.id,
-                "type": "RUNNING",
-                "name": "x" * 80,  # the column holds 64
-                "timestamp": utcnow(),
-                "message": None,
-                "state_details": {},
-            }
+        states = [
+            StateRow(
+                id=uuid7(),
+                flow_run_id=run.id,
+                type="RUNNING",
+                name="x" * 80,  # the column holds 64
+                timestamp=utcnow(),
+                message=None,
+                state_details={},
+            )
             for _ in range(rows)
         ]
 

@@ -22,9 +22,9 @@ from services.state.db.engine import Database, Work, migrate
 from services.state.db.tables import outbox
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
+from services.state.outbox_store import OutboxRow
 from services.state.service import StateService
 from services.state.settings import OrchestrationSettings
-from services.state.store import OutboxRow
 
 T = TypeVar("T")
 

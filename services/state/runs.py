@@ -1,0 +1,144 @@
+"""Creating, changing and reading runs, their states and their cancellation history."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.engine import Connection
+
+from schemas.flow_runs import (
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    FlowRunFilterCriteria,
+    FlowRunUpdate,
+)
+from schemas.history import CancellationAttempt
+from schemas.ids import uuid7
+from schemas.infrastructure import InfrastructureId
+from schemas.states import State, utcnow
+from services.state import store
+from services.state.attempt_rows import AttemptRow
+from services.state.changes import CancelRequest, Changes
+from services.state.errors import FlowRunNotFound
+from services.state.orchestration import Orchestration
+from services.state.rows import RunEdit, RunRow
+from services.state.transactions import Transactions
+
+
+class Runs:
+    def __init__(self, transactions: Transactions, orchestration: Orchestration) -> None:
+        self._tx = transactions
+        self._orchestration = orchestration
+
+    async def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
+        if body.infrastructure_pid is not None:
+            InfrastructureId.parse(body.infrastructure_pid)
+        changes = self._tx.changes()
+        row = await self._tx.db.write(functools.partial(self._create_in, body, changes))
+        self._tx.committed(changes)
+        return row.to_flow_run()
+
+    def _create_in(self, body: FlowRunCreate, changes: Changes, conn: Connection) -> RunRow:
+        run_id = uuid7()
+        store.insert_run(conn, _new_run(run_id, body, changes.now))
+        if body.state is not None:
+            inserted = store.lock_run(conn, run_id)
+            assert inserted is not None
+            self._orchestration.orchestrate(inserted, body.state, False, CancelRequest(), changes)
+            changes.flush(conn)
+        row = store.read_run(conn, run_id)
+        assert row is not None
+        return row
+
+    async def read_flow_run(self, run_id: UUID) -> FlowRun:
+        row = await self._tx.db.read(functools.partial(store.read_run, run_id=run_id))
+        if row is None:
+            raise FlowRunNotFound(run_id)
+        return row.to_flow_run()
+
+    async def update_flow_run(self, run_id: UUID, body: FlowRunUpdate) -> None:
+        edit = _edit(body)
+        pid = edit.get("infrastructure_pid")
+        if pid:
+            InfrastructureId.parse(pid)
+
+        def update(conn: Connection) -> None:
+            if store.lock_run(conn, run_id) is None:
+                raise FlowRunNotFound(run_id)
+            if edit:
+                stamped: RunEdit = {**edit, "updated": utcnow()}
+                store.update_run(conn, run_id, stamped)
+
+        await self._tx.db.write(update)
+
+    async def filter_flow_runs(self, query: FlowRunFilter) -> list[FlowRun]:
+        rows = await self._tx.db.read(functools.partial(store.filter_runs, query=query))
+        return [row.to_flow_run() for row in rows]
+
+    async def count_flow_runs(self, criteria: FlowRunFilterCriteria | None) -> int:
+        return await self._tx.db.read(functools.partial(store.count_runs, criteria=criteria))
+
+    async def states(self, run_id: UUID) -> list[State]:
+        def read(conn: Connection) -> list[State]:
+            if store.read_run(conn, run_id) is None:
+                raise FlowRunNotFound(run_id)
+            return store.states_of(conn, run_id)
+
+        return await self._tx.db.read(read)
+
+    async def cancellation_history(self, run_id: UUID) -> list[CancellationAttempt]:
+        def read(conn: Connection) -> list[AttemptRow]:
+            if store.read_run(conn, run_id) is None:
+                raise FlowRunNotFound(run_id)
+            return store.attempts_of(conn, run_id)
+
+        return [row.to_attempt() for row in await self._tx.db.read(read)]
+
+    async def cancelling_runs(self) -> list[tuple[UUID, UUID, datetime]]:
+        """(run id, CANCELLING state id, since) of every run now CANCELLING."""
+        return await self._tx.db.read(store.cancelling_runs)
+
+
+def _new_run(run_id: UUID, body: FlowRunCreate, now: datetime) -> RunRow:
+    return RunRow(
+        id=run_id,
+        tags=body.tags,
+        infrastructure_pid=body.infrastructure_pid,
+        state_id=None,
+        state_type=None,
+        state_name=None,
+        state_timestamp=None,
+        state_message=None,
+        state_details=None,
+        start_time=None,
+        end_time=None,
+        run_count=0,
+        version=0,
+        name=body.name or f"run-{run_id.hex[:8]}",
+        flow_id=body.flow_id,
+        deployment_id=body.deployment_id,
+        parameters=body.parameters,
+        work_pool_name=body.work_pool_name,
+        work_queue_name=body.work_queue_name,
+        created=now,
+        updated=now,
+        expected_start_time=now,
+    )
+
+
+def _edit(body: FlowRunUpdate) -> RunEdit:
+    """The columns a PATCH sets: those of its fields given."""
+    given = body.model_fields_set
+    edit = RunEdit()
+    if "name" in given:
+        edit["name"] = body.name
+    if "infrastructure_pid" in given:
+        edit["infrastructure_pid"] = body.infrastructure_pid
+    if "tags" in given:
+        edit["tags"] = body.tags
+    if "parameters" in given:
+        edit["parameters"] = body.parameters
+    return edit
