@@ -169,10 +169,20 @@ def parse_message(model: type[M], payload: bytes, *, max_bytes: int = 1024 * 102
         return model.model_validate_json(payload)
     except ValidationError as exc:
         errors = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            f"{_location(err['loc'])}: {_one_line(err['msg'])}"
             for err in exc.errors(include_url=False)[:5]
         )
         raise MessageRejected(f"invalid {model.__name__}: {errors}") from exc
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """A field path for a reason line; keys come from the sender, so each is escaped and cut."""
+    return ".".join(_one_line(str(part))[:40] for part in loc) or "<root>"
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped, as a reason is one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def json_schemas() -> dict[str, dict[str, object]]:

@@ -427,6 +427,17 @@ def test_a_payload_over_the_limit_is_rejected_before_parsing() -> None:
     assert str(len(payload)) in caught.value.reason
 
 
+def test_a_sender_chosen_key_cannot_break_the_reason_line() -> None:
+    document = _document(_example(CancelFlowRun)) | {"extra\nkey\x1b[2J": 1}
+
+    with pytest.raises(MessageRejected) as caught:
+        parse_message(CancelFlowRun, json.dumps(document).encode())
+
+    assert "\n" not in caught.value.reason
+    assert "\x1b" not in caught.value.reason
+    assert "extra\\nkey" in caught.value.reason
+
+
 def _parse_or_reason(model: type[Message], payload: bytes) -> Message | str:
     """The parsed message, or the reason it was rejected; any other exception escapes."""
     try:
