@@ -1,10 +1,10 @@
 """The cancelbus wire contract: states, flow runs, infrastructure ids, commands and events."""
 
+from schemas.catalog import MESSAGE_TYPES
 from schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunFilter, FlowRunUpdate
 from schemas.history import CancellationAttempt
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.messages import (
-    MESSAGE_TYPES,
     CancelFlowRun,
     CancellationOutcome,
     CancellationRequested,

@@ -36,6 +36,17 @@ class Message(BaseModel):
         return str(getattr(self, "flow_run_id"))  # noqa: B009 - every subclass has it
 
 
+class FiringRef(BaseModel):
+    """Which automation's firing, and which of its actions, a command carries out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    automation_id: UUID
+    firing_id: UUID = Field(description="deterministic: the same firing always has this id")
+    action_index: int = Field(ge=0)
+    fired_at: datetime
+
+
 class CancelFlowRun(Message):
     """Command: cancel this run (a producer's or an automation rule's request)."""
 
@@ -48,6 +59,7 @@ class CancelFlowRun(Message):
     requested_by: str | None = Field(default=None, max_length=256)
     grace_seconds: float | None = Field(default=None, gt=0, le=86400)
     force: bool = False
+    firing: FiringRef | None = Field(default=None, description="set when an automation asks")
 
 
 class CancellationRequested(Message):
@@ -121,6 +133,14 @@ class FlowRunStateChanged(Message):
     previous_state_type: StateType | None = None
     infrastructure: InfrastructureId | None = None
     tags: list[str] = Field(default_factory=list)
+    # what automations match on (Prefect's event labels and related resources)
+    flow_run_name: str | None = None
+    flow_id: UUID | None = None
+    deployment_id: UUID | None = None
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    parent_flow_run_id: UUID | None = None
+    run_count: int | None = None
 
 
 class WorkerHeartbeat(Message):
@@ -140,15 +160,6 @@ class WorkerHeartbeat(Message):
     def key(self) -> str:
         return f"{self.kind.value}:{self.scope}"
 
-
-MESSAGE_TYPES: tuple[type[Message], ...] = (
-    CancelFlowRun,
-    CancellationRequested,
-    CancellationResult,
-    CancellationTimedOut,
-    FlowRunStateChanged,
-    WorkerHeartbeat,
-)
 
 M = TypeVar("M", bound=Message)
 
@@ -183,10 +194,3 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _one_line(text: str) -> str:
     """`text` with line breaks and other control characters escaped, as a reason is one line."""
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-
-
-def json_schemas() -> dict[str, dict[str, object]]:
-    """JSON Schema of every message, by schema name."""
-    return {
-        str(m.model_fields["schema_name"].default): m.model_json_schema() for m in MESSAGE_TYPES
-    }

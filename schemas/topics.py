@@ -1,4 +1,5 @@
-"""Topic names. Every key is the flow-run id, so each run's events stay in order."""
+"""Topic names. Keys are the flow-run id, so each run's events stay in order (automations
+are keyed by their own id)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,4 @@ class Topics(StrEnum):
     STATE_CHANGES = "cancelbus.state-changes"
     EVENTS = "cancelbus.events"
     DEAD_LETTERS = "cancelbus.dead-letters"
+    AUTOMATIONS = "cancelbus.automations"  # compacted: the latest of each automation

@@ -13,6 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from schemas.automation_messages import (
+    AutomationActionFailed,
+    AutomationChanged,
+    ChangeFlowRunState,
+)
+from schemas.automations import Automation, CancelFlowRunAction, EventTrigger, Posture
+from schemas.catalog import MESSAGE_TYPES, json_schemas
+from schemas.events import RESOURCE_ID, RESOURCE_ROLE, Event
 from schemas.ids import uuid7
 from schemas.infrastructure import InfrastructureId, InfrastructureKind
 from schemas.markers import (
@@ -23,17 +31,16 @@ from schemas.markers import (
     named_run_id,
 )
 from schemas.messages import (
-    MESSAGE_TYPES,
     CancelFlowRun,
     CancellationOutcome,
     CancellationRequested,
     CancellationResult,
     CancellationTimedOut,
+    FiringRef,
     FlowRunStateChanged,
     Message,
     MessageRejected,
     WorkerHeartbeat,
-    json_schemas,
     parse_message,
 )
 from schemas.states import State, StateType
@@ -217,6 +224,22 @@ _states = st.builds(
     data=_json,
 )
 
+_firings = st.builds(
+    FiringRef,
+    automation_id=st.uuids(),
+    firing_id=st.uuids(),
+    action_index=st.integers(min_value=0, max_value=100),
+    fired_at=_times,
+)
+_AUTOMATION = Automation(
+    id=UUID("3c7f1d2e-8a9b-4c5d-8e6f-7a8b9c0d1e2f"),
+    name="cancel long runs",
+    trigger=EventTrigger(posture=Posture.PROACTIVE, after={"prefect.flow-run.Running"}),
+    actions=[CancelFlowRunAction()],
+    created=datetime(2025, 5, 1, 12, 0, tzinfo=UTC),
+    updated=datetime(2025, 5, 1, 12, 0, tzinfo=UTC),
+)
+
 MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
     CancelFlowRun: st.builds(
         CancelFlowRun,
@@ -225,6 +248,7 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
         requested_by=st.none() | st.text(max_size=256),
         grace_seconds=st.none() | _seconds,
         force=st.booleans(),
+        firing=st.none() | _firings,
     ),
     CancellationRequested: st.builds(
         CancellationRequested,
@@ -265,6 +289,12 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
         previous_state_type=st.none() | st.sampled_from(StateType),
         infrastructure=st.none() | infrastructure_ids,
         tags=st.lists(_text, max_size=4),
+        flow_run_name=st.none() | _text,
+        flow_id=st.none() | st.uuids(),
+        deployment_id=st.none() | st.uuids(),
+        work_pool_name=st.none() | _text,
+        parent_flow_run_id=st.none() | st.uuids(),
+        run_count=st.none() | st.integers(min_value=0),
     ),
     WorkerHeartbeat: st.builds(
         WorkerHeartbeat,
@@ -275,6 +305,52 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
         scope=st.text(min_size=1),
         version=_text,
         interval_seconds=st.floats(min_value=0, exclude_min=True, allow_infinity=False),
+    ),
+    Event: st.builds(
+        Event,
+        id=st.uuids(),
+        occurred_at=_times,
+        event=st.text(min_size=1, max_size=1024),
+        resource=st.dictionaries(_text, _text, max_size=3).map(
+            lambda labels: (
+                labels | {RESOURCE_ID: "prefect.flow-run.6f1c9a52-3a5e-4d4b-9a43-2b8e0c1d7e11"}
+            )
+        ),
+        related=st.lists(
+            st.builds(
+                lambda role, rid: {RESOURCE_ID: rid, RESOURCE_ROLE: role},
+                st.text(min_size=1),
+                st.text(min_size=1),
+            ),
+            max_size=3,
+        ),
+        payload=st.dictionaries(_text, _json, max_size=3),
+        follows=st.none() | st.uuids(),
+    ),
+    ChangeFlowRunState: st.builds(
+        ChangeFlowRunState,
+        **_common,
+        state=st.sampled_from(StateType),
+        name=st.none() | st.text(max_size=64),
+        message=st.none() | st.text(max_size=2000),
+        force=st.booleans(),
+        requested_by=st.none() | st.text(max_size=256),
+        firing=st.none() | _firings,
+    ),
+    AutomationActionFailed: st.builds(
+        AutomationActionFailed,
+        id=st.uuids(),
+        occurred_at=_times,
+        firing=_firings,
+        action_type=st.text(max_size=64),
+        reason=st.text(max_size=2000),
+    ),
+    AutomationChanged: st.builds(
+        AutomationChanged,
+        id=st.uuids(),
+        occurred_at=_times,
+        automation_id=st.uuids(),
+        automation=st.none() | st.builds(lambda: _AUTOMATION),
     ),
 }
 any_message = st.one_of(*MESSAGE_STRATEGIES.values())
@@ -314,6 +390,19 @@ EXAMPLES: dict[type[Message], Message] = {
         version="0.1.0",
         interval_seconds=10,
     ),
+    Event: Event(
+        event="etl.batch.failed",
+        resource={RESOURCE_ID: f"prefect.flow-run.{_RUN}"},
+        related=[{RESOURCE_ID: "prefect.tag.etl", RESOURCE_ROLE: "tag"}],
+        payload={"rows": 12},
+    ),
+    ChangeFlowRunState: ChangeFlowRunState(flow_run_id=_RUN, state=StateType.FAILED),
+    AutomationActionFailed: AutomationActionFailed(
+        firing=FiringRef(automation_id=_RUN, firing_id=_STATE, action_index=0, fired_at=_AT),
+        action_type="cancel-flow-run",
+        reason="No flow run could be inferred",
+    ),
+    AutomationChanged: AutomationChanged(automation_id=_AUTOMATION.id, automation=_AUTOMATION),
 }
 
 
@@ -334,6 +423,12 @@ def test_messages_round_trip_through_json(message: Message) -> None:
 def test_messages_are_keyed_by_flow_run_or_by_worker_scope(message: Message) -> None:
     if isinstance(message, WorkerHeartbeat):
         assert message.key == f"{message.kind.value}:{message.scope}"
+    elif isinstance(message, AutomationChanged):
+        assert message.key == str(message.automation_id)
+    elif isinstance(message, AutomationActionFailed):
+        assert message.key == str(message.firing.automation_id)
+    elif isinstance(message, Event):
+        assert message.key == str(message.flow_run_id())
     else:
         assert message.key == str(message.flow_run_id)  # type: ignore[attr-defined]
 

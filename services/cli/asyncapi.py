@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from schemas.messages import MESSAGE_TYPES, Message, WorkerHeartbeat
+from schemas.catalog import MESSAGE_TYPES
+from schemas.messages import Message, WorkerHeartbeat
 from schemas.topics import Topics
 from services.runtime.version import VERSION
 
@@ -42,7 +43,18 @@ TOPIC_ROLES: dict[Topics, tuple[str, list[str], list[str]]] = {
         ["state"],
         ["timeout", "automations"],
     ),
-    Topics.EVENTS: ("Worker heartbeats: which kinds and scopes are served.", ["worker"], ["state"]),
+    Topics.EVENTS: (
+        "Worker heartbeats (which kinds and scopes are served), and events in Prefect's shape "
+        "from producers and POST /api/events, keyed by the run they are about.",
+        ["worker", "producers", "state"],
+        ["state", "automations"],
+    ),
+    Topics.AUTOMATIONS: (
+        "Compacted: the latest of each automation (None when deleted), keyed by its id; "
+        "automations replicas follow it to learn of rule changes.",
+        ["state"],
+        ["automations"],
+    ),
     Topics.DEAD_LETTERS: (
         "Messages a consumer could not process, as received, with the reason in the headers "
         "cancelbus-dlq-reason, -topic, -partition and -offset.",
@@ -59,6 +71,10 @@ def _name(model: type[Message]) -> str:
 def _key_schema(model: type[Message]) -> dict[str, Any]:
     if model is WorkerHeartbeat:
         return {"type": "string", "description": "<kind>:<scope> of the worker"}
+    if model.TOPIC is Topics.AUTOMATIONS or model.__name__ == "AutomationActionFailed":
+        return {"type": "string", "format": "uuid", "description": "the automation's id"}
+    if model.TOPIC is Topics.EVENTS:
+        return {"type": "string", "description": "the run's id, else prefect.resource.id"}
     return {"type": "string", "format": "uuid", "description": "the flow-run id"}
 
 

@@ -102,7 +102,7 @@ def export_schemas(
     ),
 ) -> None:
     """Write the JSON Schema of every message."""
-    from schemas.messages import json_schemas
+    from schemas.catalog import json_schemas
 
     directory.mkdir(parents=True, exist_ok=True)
     for name, schema in json_schemas().items():

@@ -82,6 +82,7 @@ class RunRow(LockedRun):
     created: datetime
     updated: datetime
     expected_start_time: datetime | None
+    parent_flow_run_id: UUID | None
 
     def to_flow_run(self) -> FlowRun:
         state = self.current_state()

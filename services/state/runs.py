@@ -126,6 +126,7 @@ def _new_run(run_id: UUID, body: FlowRunCreate, now: datetime) -> RunRow:
         created=now,
         updated=now,
         expected_start_time=now,
+        parent_flow_run_id=None,
     )
 
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from schemas.messages import MESSAGE_TYPES
+from schemas.catalog import MESSAGE_TYPES
 from schemas.topics import Topics
 from services.localinfra.service_process import CANCELBUS
 

@@ -122,8 +122,10 @@ flow_runs = sa.Table(
     sa.Column("expected_start_time", UtcDateTime),
     sa.Column("run_count", sa.Integer, nullable=False, default=0),
     sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Column("parent_flow_run_id", Uuid),
     sa.Index(None, "state_type", "state_timestamp"),
     sa.Index(None, "created"),
+    sa.Index(None, "parent_flow_run_id"),
 )
 
 flow_run_states = sa.Table(
@@ -192,4 +194,39 @@ workers = sa.Table(
     sa.Column("last_seen", UtcDateTime, nullable=False),
     sa.Column("interval_seconds", sa.Float, nullable=False),
     sa.Index(None, "kind", "scope"),
+)
+
+automations = sa.Table(
+    "automations",
+    metadata,
+    sa.Column("id", Uuid, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("trigger", sa.JSON, nullable=False),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("actions_on_trigger", sa.JSON, nullable=False),
+    sa.Column("actions_on_resolve", sa.JSON, nullable=False),
+    sa.Column("owner_resource", sa.String(2048)),
+    sa.Column("created", UtcDateTime, nullable=False),
+    sa.Column("updated", UtcDateTime, nullable=False),
+    sa.Index(None, "name"),
+    sa.Index(None, "owner_resource"),
+)
+
+# one row per action of a firing: the key makes a redelivered command a duplicate
+automation_firings = sa.Table(
+    "automation_firings",
+    metadata,
+    sa.Column("firing_id", Uuid, primary_key=True),
+    sa.Column("action_index", sa.Integer, primary_key=True),
+    sa.Column("automation_id", Uuid, nullable=False),
+    sa.Column("action_type", sa.String(64), nullable=False),
+    sa.Column("flow_run_id", Uuid),
+    sa.Column("fired_at", UtcDateTime, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Index(None, "automation_id", "fired_at"),
 )
