@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services.cli.automation import app as automation_app
 from services.cli.docs import app as docs_app
 from services.cli.flow_run import app as flow_run_app
 from services.cli.kafka import app as kafka_app
@@ -28,6 +29,7 @@ app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker for dev
 app.add_typer(worker_app, name="worker")
 app.add_typer(run_app, name="run")
 app.add_typer(flow_run_app, name="flow-run")
+app.add_typer(automation_app, name="automation")
 app.add_typer(docs_app, name="docs")
 schemas_app = typer.Typer(help="The wire contract.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")

@@ -6,6 +6,7 @@ with SyncCancelbusClient() as client:          # CANCELBUS_API_URL, CANCELBUS_AP
     client.cancel(run_id, reason="wrong input", grace_seconds=10)
     client.set_flow_run_state(run_id, Cancelling("as Prefect's client does"))
     run = client.wait_for_state(run_id, {"CANCELLED"}, timeout=60)
+    client.create_automation(AutomationCreate(...))   # and read/pause/resume/firings/preview
 """
 
 from services.client.async_client import CancelbusClient
@@ -13,6 +14,7 @@ from services.client.calls import OrchestrationResult, criteria, flow_run_filter
 from services.client.errors import (
     Aborted,
     ApiError,
+    AutomationNotFound,
     CancelbusError,
     FlowRunNotFound,
     Unauthorized,
@@ -35,6 +37,7 @@ from services.client.sync_client import SyncCancelbusClient
 __all__ = [
     "Aborted",
     "ApiError",
+    "AutomationNotFound",
     "CancelbusClient",
     "CancelbusError",
     "Cancelled",

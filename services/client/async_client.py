@@ -23,6 +23,7 @@ from schemas.messages import FlowRunStateChanged
 from schemas.orchestration import Status
 from schemas.states import State, StateType
 from services.client import calls
+from services.client.automation_methods import AsyncAutomations
 from services.client.calls import Call, OrchestrationResult
 from services.client.errors import Aborted, Unavailable
 from services.client.settings import ClientSettings
@@ -36,7 +37,7 @@ RECONNECT_SECONDS = 0.5
 STREAM_READ_SECONDS = 30.0  # the server pings every 10 s
 
 
-class CancelbusClient:
+class CancelbusClient(AsyncAutomations):
     """Async client of the state service. Settings default to CANCELBUS_API_URL/_TOKEN."""
 
     def __init__(

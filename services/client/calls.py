@@ -29,7 +29,13 @@ from schemas.flow_runs import (
 from schemas.history import CancellationAttempt
 from schemas.orchestration import Status
 from schemas.states import State, StateType
-from services.client.errors import ApiError, FlowRunNotFound, Unauthorized, Unavailable
+from services.client.errors import (
+    ApiError,
+    AutomationNotFound,
+    FlowRunNotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 T = TypeVar("T")
 
@@ -54,6 +60,7 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     json: Any = None
     run_id: UUID | None = None  # a 404 means this run does not exist
+    automation_id: UUID | None = None  # a 404 means this automation does not exist
 
 
 def check(call: Call[T], response: httpx.Response) -> T:
@@ -62,6 +69,8 @@ def check(call: Call[T], response: httpx.Response) -> T:
         raise Unauthorized(f"unauthorized: {_detail(response)} (set CANCELBUS_API_TOKEN)")
     if response.status_code == 404 and call.run_id is not None:
         raise FlowRunNotFound(call.run_id)
+    if response.status_code == 404 and call.automation_id is not None:
+        raise AutomationNotFound(call.automation_id)
     if response.status_code >= 500:
         raise Unavailable(f"the state service failed: HTTP {response.status_code}")
     if response.status_code >= 400:
@@ -87,7 +96,18 @@ def _detail(response: httpx.Response) -> str:
         detail = response.json().get("detail", response.text)
     except ValueError:
         detail = response.text
+    if isinstance(detail, list):
+        return "; ".join(_field_error(item) for item in detail) or response.text
     return detail if isinstance(detail, str) else str(detail)
+
+
+def _field_error(item: Any) -> str:
+    """One of FastAPI's validation errors as `trigger.posture: Field required`."""
+    if not isinstance(item, dict):
+        return str(item)
+    loc = [str(part) for part in item.get("loc", []) if part != "body"]
+    message = str(item.get("msg", "invalid"))
+    return f"{'.'.join(loc)}: {message}" if loc else message
 
 
 def _model(model: type[BaseModel]) -> Callable[[Any], Any]:

@@ -15,6 +15,12 @@ class FlowRunNotFound(CancelbusError):
         self.run_id = run_id
 
 
+class AutomationNotFound(CancelbusError):
+    def __init__(self, automation_id: UUID | str) -> None:
+        super().__init__(f"automation {automation_id} not found")
+        self.automation_id = automation_id
+
+
 class Aborted(CancelbusError):
     """The state service refused for good (e.g. the run is already in a terminal state)."""
 

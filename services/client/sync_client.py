@@ -24,6 +24,7 @@ from schemas.orchestration import Status
 from schemas.states import State, StateType
 from services.client import calls
 from services.client.async_client import RECONNECT_SECONDS, STREAM_READ_SECONDS
+from services.client.automation_methods import SyncAutomations
 from services.client.calls import Call, OrchestrationResult
 from services.client.errors import Aborted, Unavailable
 from services.client.settings import ClientSettings
@@ -34,7 +35,7 @@ from services.runtime.version import VERSION
 T = TypeVar("T")
 
 
-class SyncCancelbusClient:
+class SyncCancelbusClient(SyncAutomations):
     """Sync client of the state service. Settings default to CANCELBUS_API_URL/_TOKEN."""
 
     def __init__(
