@@ -64,6 +64,14 @@ def _router(sessions: LoginSessions | None) -> APIRouter:
     async def run_page(flow_run_id: UUID) -> HTMLResponse:
         return _html("run.html")
 
+    @router.get("/automations")
+    async def automations_page() -> HTMLResponse:
+        return _html("automations.html")
+
+    @router.get("/automations/{automation_id}")
+    async def automation_page(automation_id: UUID) -> HTMLResponse:
+        return _html("automation.html")
+
     @router.get("/login", response_model=None)
     async def login_page() -> Response:
         if sessions is None:

@@ -25,6 +25,7 @@ function renderRun(run) {
     ["Started", when(run.start_time)],
     ["Ended", when(run.end_time)],
   ];
+  if (run.parent_flow_run_id) facts.push(["Parent run", runName(run.parent_flow_run_id)]);
   if (run.cancellation_worker_alive !== null && run.cancellation_worker_alive !== undefined) {
     facts.push(["Worker for it", run.cancellation_worker_alive ? "alive" : "none alive: the timeout will force it"]);
   }
@@ -45,13 +46,17 @@ function renderAttempts(attempts) {
   document.getElementById("attempts").replaceChildren(...attempts.map((a) => el("tr", {},
     el("td", { class: "nowrap" }, a.attempt + (a.final_teardown ? " (teardown)" : "")),
     el("td", {}, when(a.requested_at)),
-    el("td", { class: "nowrap" }, a.requested_by || "—"),
+    el("td", { class: "nowrap" }, requester(a.requested_by)),
     el("td", {}, a.reason || "—"),
     el("td", { class: "mono nowrap" }, a.worker || "—"),
     el("td", { class: "nowrap" }, el("span", { class: "outcome " + (a.outcome || "pending") }, a.outcome || "pending")),
     el("td", { class: "nowrap" }, formatDuration(a.duration_seconds)),
     el("td", { class: "muted" }, a.detail || ""))));
   document.getElementById("no-attempts").hidden = attempts.length > 0;
+  const first = attempts.find((a) => a.requested_by);
+  const by = document.getElementById("cancelled-by");
+  by.hidden = !first;
+  if (first) by.replaceChildren("Cancellation asked by ", requester(first.requested_by));
 }
 
 async function loadAll() {
@@ -107,4 +112,33 @@ follow("/flow_runs/" + runId + "/events", {
 function formatDuration(seconds) {
   if (seconds === null) return "—";
   return seconds < 1 ? Math.round(seconds * 1000) + " ms" : seconds.toFixed(1) + " s";
+}
+
+// `automation:<id>` links to the automation, `cascade:<run id>` to the parent run; names are
+// looked up once and filled in when they arrive.
+const names = new Map();
+
+function named(path, fallback, node, format) {
+  if (!names.has(path)) names.set(path, api("GET", path).then((found) => found.name, () => null));
+  names.get(path).then((name) => { node.textContent = format(name || fallback); });
+  return node;
+}
+
+function runName(runId) {
+  const link = el("a", { href: "/runs/flow-run/" + runId, class: "mono", "data-run-id": runId }, runId.slice(0, 8));
+  return named("/flow_runs/" + runId, runId.slice(0, 8), link, (name) => name);
+}
+
+function requester(requestedBy) {
+  if (!requestedBy) return "—";
+  const [kind, id] = [requestedBy.split(":", 1)[0], requestedBy.slice(requestedBy.indexOf(":") + 1)];
+  if (kind === "automation" && id) {
+    const link = el("a", { href: "/automations/" + id, class: "requester", "data-automation-id": id }, "automation " + id.slice(0, 8));
+    return named("/automations/" + id, id.slice(0, 8) + " (deleted)", link, (name) => "automation " + name);
+  }
+  if (kind === "cascade" && id) {
+    const link = el("a", { href: "/runs/flow-run/" + id, class: "requester", "data-run-id": id }, "cascade from " + id.slice(0, 8));
+    return named("/flow_runs/" + id, id.slice(0, 8), link, (name) => "cascade from " + name);
+  }
+  return requestedBy;
 }
