@@ -34,14 +34,16 @@ function renderFirings(firings) {
 
 async function load() {
   try {
-    const [automation, firings] = await Promise.all([
-      api("GET", "/automations/" + automationId),
-      loadFirings(automationId, 100),
-    ]);
-    render(automation); renderFirings(firings);
+    render(await api("GET", "/automations/" + automationId));
     showError(null);
   } catch (error) {
     showError(error.status === 404 ? "Automation " + automationId + " not found." : "Could not load the automation: " + error.message);
+    return;
+  }
+  try {
+    renderFirings(await loadFirings(automationId, 100));
+  } catch (error) {
+    showError("Could not load its firings: " + error.message);
   }
 }
 
