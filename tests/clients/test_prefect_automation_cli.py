@@ -167,3 +167,18 @@ def test_pause_resume_and_delete(cli: Cli, tmp_path: Path) -> None:
     unknown = cli.run("automation", "delete", "--id", str(uuid.uuid4()))
     assert unknown.returncode == 1
     assert "404 Not Found" in unknown.stdout + unknown.stderr
+
+
+def test_update_replaces_the_fields_in_the_file(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("automation", "create", "--from-file", str(write(tmp_path / "a.yaml", rule("etl"))))
+    before = cli.automations()["etl"]
+    changed = rule("etl-slow", trigger={**rule()["trigger"], "threshold": 2, "within": 300})
+    del changed["description"]
+    file = write(tmp_path / "changed.json", changed)
+    out = cli.ok("automation", "update", "--id", before["id"], "--from-file", str(file))
+    assert out.strip() == f"Updated automation 'etl-slow' ({before['id']})"
+    after = cli.automations()["etl-slow"]
+    assert after["id"] == before["id"]
+    assert (after["trigger"]["threshold"], after["trigger"]["within"]) == (2, 300.0)
+    assert after["trigger"]["id"] != before["trigger"]["id"]
+    assert after["description"] == before["description"]  # not in the file: kept
