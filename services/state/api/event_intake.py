@@ -63,14 +63,12 @@ def _intake(request: Request) -> EventIntake:
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body over {limit} bytes")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body over {limit} bytes"
-            )
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
     return bytes(body)
 
 
@@ -80,7 +78,7 @@ def _validated(document: Any) -> list[PostedEvent]:
     items = document if many else [document]
     if len(items) > MAX_EVENTS:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"at most {MAX_EVENTS} events at once"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {MAX_EVENTS} events at once"
         )
     events: list[PostedEvent] = []
     errors: list[Any] = []
@@ -130,7 +128,7 @@ async def post_events(request: Request) -> list[UUID]:
         payload = event.model_dump_json().encode()
         if len(payload) > intake.max_message_bytes:
             raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                status.HTTP_413_CONTENT_TOO_LARGE,
                 f"event {index} is {len(payload)} bytes, over {intake.max_message_bytes}",
             )
         encoded.append((event, payload))
