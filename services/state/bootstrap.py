@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.state.api import create_app
 from services.state.api.app import Lifespan
+from services.state.api.event_intake import EventIntake
 from services.state.consumers import StateConsumers
 from services.state.db.engine import Database, migrate
 from services.state.live_fanout import LiveEvents
@@ -60,6 +61,7 @@ class StateRuntime:
             self.relay,
             workers=self.workers,
             live=self.live,
+            event_intake=EventIntake(self.bus, max_message_bytes=self.settings.max_message_bytes),
             api_token=self.settings.api_token,
             lifespan=lifespan,
         )

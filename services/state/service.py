@@ -7,10 +7,18 @@ the relay publishes them afterwards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
+from schemas.automation_messages import AutomationActionFailed, ChangeFlowRunState
+from schemas.automations import (
+    AutomationCore,
+    AutomationFiring,
+    AutomationPreview,
+    FiringOutcome,
+)
 from schemas.flow_runs import (
     BulkCancel,
     BulkCancelResult,
@@ -24,6 +32,8 @@ from schemas.flow_runs import (
 from schemas.history import CancellationAttempt
 from schemas.messages import CancelFlowRun, CancellationResult, CancellationTimedOut, Message
 from schemas.states import State
+from services.state import firings
+from services.state.automation_commands import AutomationCommands
 from services.state.automations.use_cases import Automations
 from services.state.changes import CancelRequest
 from services.state.db.engine import Database
@@ -31,6 +41,7 @@ from services.state.errors import FlowRunNotFound, UnknownCancellationRequest
 from services.state.metrics import StateMetrics
 from services.state.orchestration import Orchestration, OrchestrationResult
 from services.state.outbox_store import OutboxRow
+from services.state.preview import preview
 from services.state.results import Results
 from services.state.runs import Runs
 from services.state.settings import OrchestrationSettings
@@ -52,10 +63,12 @@ class StateService:
         on_commit: Callable[[Sequence[Message]], None] = lambda _messages: None,
     ) -> None:
         transactions = Transactions(database, settings, metrics, on_outbox_write, on_commit)
+        self._db = database
         self.orchestration = Orchestration(transactions)
         self.runs = Runs(transactions, self.orchestration)
         self.results = Results(transactions)
         self.automations = Automations(transactions)
+        self.automation_commands = AutomationCommands(transactions, self.orchestration)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -101,6 +114,29 @@ class StateService:
 
     async def bulk_cancel(self, body: BulkCancel) -> BulkCancelResult:
         return await self.orchestration.bulk_cancel(body)
+
+    # -- automations' commands --------------------------------------------------------------
+
+    async def apply_automation_command(
+        self, command: CancelFlowRun | ChangeFlowRunState
+    ) -> FiringOutcome | None:
+        """Apply the command, its firing's outcome recorded with it (None: seen before)."""
+        return await self.automation_commands.apply(command)
+
+    async def record_action_failure(self, command: AutomationActionFailed) -> bool:
+        return await self.automation_commands.record_failure(command)
+
+    async def automation_firings(
+        self, automation_id: UUID, *, limit: int, offset: int
+    ) -> list[AutomationFiring] | None:
+        """The automation's firings, newest first; None if there is no such automation."""
+        read = functools.partial(firings.firings_of, automation_id=automation_id)
+        rows = await self._db.read(functools.partial(read, limit=limit, offset=offset))
+        return None if rows is None else [row.to_firing() for row in rows]
+
+    async def preview_automation(self, automation: AutomationCore) -> AutomationPreview:
+        """The runs the automation would act on now (a dry run)."""
+        return await preview(self._db, automation)
 
     # -- results and timeouts ---------------------------------------------------------------
 

@@ -11,8 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.runtime.version import VERSION
 from services.state.api.auth import BearerTokenMiddleware, TokenSessions
+from services.state.api.automation_firings import router as automation_firings_router
 from services.state.api.automations import router as automations_router
 from services.state.api.docs import install_docs
+from services.state.api.event_intake import EventIntake
+from services.state.api.event_intake import router as event_intake_router
 from services.state.api.events import router as events_router
 from services.state.api.prefect_flows import router as prefect_flows_router
 from services.state.api.routes import router
@@ -34,6 +37,7 @@ def create_app(
     *,
     workers: WorkerRegistry,
     live: LiveEvents | None = None,
+    event_intake: EventIntake | None = None,
     api_token: str | None = None,
     lifespan: Lifespan | None = None,
 ) -> FastAPI:
@@ -50,8 +54,11 @@ def create_app(
     app.state.service = service
     app.state.workers = workers
     app.state.live = live or LiveEvents()
+    app.state.event_intake = event_intake
     app.include_router(router)
     app.include_router(events_router)
+    app.include_router(event_intake_router)
+    app.include_router(automation_firings_router)
     app.include_router(prefect_flows_router)
     app.include_router(automations_router)
     install_ui(app, TokenSessions(api_token) if api_token else None)
