@@ -55,13 +55,11 @@ def test_create_from_prefect_files_then_list_inspect_pause_resume_delete(
     assert [a["name"] for a in as_json] == ["cancel-etl", "failed-then-crashed"]
     automation_id = as_json[0]["id"]
 
-    inspected = cli("inspect", "cancel-etl", "--firings", "0", api_url=stack.api_url)
+    inspected = cli("inspect", "cancel-etl", api_url=stack.api_url)
     assert inspected.returncode == 0, inspected.stderr
     assert automation_id in inspected.stdout
     assert "Cancel the flow run" in inspected.stdout
-    inspect_json = cli(
-        "inspect", "--id", automation_id, "--firings", "0", "-o", "json", api_url=stack.api_url
-    )
+    inspect_json = cli("inspect", "--id", automation_id, "-o", "json", api_url=stack.api_url)
     by_id = json.loads(inspect_json.stdout)
     assert by_id["automation"]["name"] == "cancel-etl"
     assert by_id["firings"] == []
@@ -71,7 +69,7 @@ def test_create_from_prefect_files_then_list_inspect_pause_resume_delete(
     assert f"Paused automation 'cancel-etl' ({automation_id})" in paused.stdout
     with SyncCancelbusClient(stack.api_url) as client:
         assert not client.read_automation(uuid.UUID(automation_id)).enabled
-    assert "paused" in cli("inspect", "cancel-etl", "--firings", "0", api_url=stack.api_url).stdout
+    assert "paused" in cli("inspect", "cancel-etl", api_url=stack.api_url).stdout
     assert cli("resume", "--id", automation_id, api_url=stack.api_url).returncode == 0
     with SyncCancelbusClient(stack.api_url) as client:
         assert client.read_automation(uuid.UUID(automation_id)).enabled
