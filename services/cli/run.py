@@ -4,14 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import typer
 from pydantic import ValidationError
 
 from services.cli.startup import settings_exit, start_logging
 
+if TYPE_CHECKING:
+    from services.launcher.api import Parent
+    from services.launcher.settings import LauncherSettings
+
 app = typer.Typer(help="Launch a process as a tracked flow run that cancelbus can cancel.")
+
+ParentOption = Annotated[
+    UUID | None,
+    typer.Option(
+        "--parent",
+        help="the run's parent: cancelling it cancels this run (default: the run this "
+        "command runs inside, by CANCELBUS_FLOW_RUN_ID or PREFECT__FLOW_RUN_ID)",
+    ),
+]
+NoParentOption = Annotated[
+    bool, typer.Option("--no-parent", help="do not link the run to the run this one runs inside")
+]
+
+
+def _parent(settings: LauncherSettings, named: UUID | None, detached: bool) -> Parent | None:
+    """The parent named, else the run this command runs inside (if known to the API)."""
+    from services.launcher.api import Parent
+
+    if named is not None:
+        return Parent(named)
+    if detached:
+        return None
+    enclosing, why_not = settings.enclosing_run()
+    if why_not is not None:
+        typer.echo(f"warning: {why_not}; the run gets no parent", err=True)
+    return Parent(enclosing, inherited=True) if enclosing is not None else None
 
 
 @app.command("process", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -22,6 +53,8 @@ def run_process(
     scope: Annotated[
         str | None, typer.Option(help="this host's scope (default: CANCELBUS_WORKER_SCOPE)")
     ] = None,
+    parent: ParentOption = None,
+    no_parent: NoParentOption = False,
     verbose: bool = False,
 ) -> None:
     """Run CMD ARGS... (after `--`) as a flow run; exit with its exit code (130 if cancelled)."""
@@ -43,6 +76,7 @@ def run_process(
             tags=tag or [],
             scope=scope or settings.worker_scope,
             api_token=settings.api_token,
+            parent=_parent(settings, parent, no_parent),
         )
     )
     typer.echo(
@@ -66,6 +100,8 @@ def run_kubernetes(
     ] = None,
     name: Annotated[str | None, typer.Option(help="the flow run's name")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="a tag (repeatable)")] = None,
+    parent: ParentOption = None,
+    no_parent: NoParentOption = False,
     verbose: bool = False,
 ) -> None:
     """Create a flow run and a Job labelled with its id; leave the run RUNNING."""
@@ -93,6 +129,7 @@ def run_kubernetes(
             tags=tag or [],
             api_token=settings.api_token,
             kubernetes=settings.kubernetes,
+            parent=_parent(settings, parent, no_parent),
         )
     )
     typer.echo(f"flow run {launch.flow_run_id}: {launch.state.value} {launch.infrastructure}")
@@ -113,6 +150,8 @@ def run_docker(
     scope: Annotated[
         str | None, typer.Option(help="the engine's scope (default: its engine ID)")
     ] = None,
+    parent: ParentOption = None,
+    no_parent: NoParentOption = False,
     verbose: bool = False,
 ) -> None:
     """Run IMAGE [-- CMD ARGS...] as a flow run; exit with its exit code (130 if cancelled)."""
@@ -137,6 +176,7 @@ def run_docker(
             network=network,
             api_token=settings.api_token,
             remove=not keep,
+            parent=_parent(settings, parent, no_parent),
         )
     )
     typer.echo(

@@ -13,3 +13,7 @@ class FlowRunNotFound(LookupError):
 
 class UnknownCancellationRequest(LookupError):
     pass
+
+
+class InvalidParent(ValueError):
+    """A run named a parent that does not exist, or one that would make it its own ancestor."""
