@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -13,8 +14,13 @@ from pydantic import ValidationError
 from services.cli.startup import settings_exit, start_logging
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from typing import Any, TypeVar
+
     from services.launcher.api import Parent
     from services.launcher.settings import LauncherSettings
+
+    T = TypeVar("T")
 
 app = typer.Typer(help="Launch a process as a tracked flow run that cancelbus can cancel.")
 
@@ -45,6 +51,22 @@ def _parent(settings: LauncherSettings, named: UUID | None, detached: bool) -> P
     return Parent(enclosing, inherited=True) if enclosing is not None else None
 
 
+def _launch(launch: Coroutine[Any, Any, T]) -> T:
+    """Run a launch; the API refusing it (an unknown --parent, ...) is one line, exit 2."""
+    import httpx
+
+    try:
+        return asyncio.run(launch)
+    except httpx.HTTPStatusError as exc:
+        detail = exc.response.text
+        with contextlib.suppress(ValueError):
+            body = exc.response.json()
+            if isinstance(body, dict) and "detail" in body:
+                detail = str(body["detail"])
+        typer.echo(f"error: the API answered {exc.response.status_code}: {detail}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("process", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run_process(
     command: Annotated[list[str], typer.Argument(help="the command and its arguments")],
@@ -68,7 +90,7 @@ def run_process(
         settings = LauncherSettings()
     except ValidationError as exc:
         raise settings_exit(exc) from None
-    result = asyncio.run(
+    result = _launch(
         launch_process(
             command,
             api_url=settings.api_url,
@@ -118,7 +140,7 @@ def run_kubernetes(
     if not cluster:
         typer.echo("error: name the cluster: --cluster or CANCELBUS_WORKER_SCOPE", err=True)
         raise typer.Exit(2)
-    launch = asyncio.run(
+    launch = _launch(
         launch_job(
             image,
             command or [],
@@ -163,7 +185,7 @@ def run_docker(
         settings = LauncherSettings()
     except ValidationError as exc:
         raise settings_exit(exc) from None
-    result = asyncio.run(
+    result = _launch(
         launch_container(
             image,
             command or [],
