@@ -34,10 +34,17 @@ class FlowRun(BaseModel):
     run_count: int = 0
     work_pool_name: str | None = None
     work_queue_name: str | None = None
+    parent_flow_run_id: UUID | None = Field(
+        default=None, description="the run this one was started by; cancelling it cancels this"
+    )
     cancellation_worker_alive: bool | None = Field(
         default=None,
         description="while CANCELLING: whether a live worker serves the run's kind and scope",
     )
+
+
+# A run with this tag does not cancel its children when it is cancelled.
+NO_CASCADE_TAG = "cancelbus.no-cascade"
 
 
 class StateCreate(BaseModel):
@@ -64,6 +71,9 @@ class FlowRunCreate(BaseModel):
     infrastructure_pid: str | None = Field(default=None, max_length=2048)
     work_pool_name: str | None = Field(default=None, max_length=256)
     work_queue_name: str | None = Field(default=None, max_length=256)
+    parent_flow_run_id: UUID | None = Field(
+        default=None, description="an existing run this one belongs to (cascading cancellation)"
+    )
 
 
 class FlowRunUpdate(BaseModel):
@@ -73,6 +83,9 @@ class FlowRunUpdate(BaseModel):
     infrastructure_pid: str | None = Field(default=None, max_length=2048)
     tags: list[str] | None = None
     parameters: dict[str, Any] | None = None
+    parent_flow_run_id: UUID | None = Field(
+        default=None, description="link the run to a parent run (null: detach it)"
+    )
     # accepted for Prefect compatibility, not used by cancelbus
     flow_version: str | None = None
     job_variables: dict[str, Any] | None = None

@@ -3,15 +3,68 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import typer
 from pydantic import ValidationError
 
 from services.cli.startup import settings_exit, start_logging
 
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from typing import Any, TypeVar
+
+    from services.launcher.api import Parent
+    from services.launcher.settings import LauncherSettings
+
+    T = TypeVar("T")
+
 app = typer.Typer(help="Launch a process as a tracked flow run that cancelbus can cancel.")
+
+ParentOption = Annotated[
+    UUID | None,
+    typer.Option(
+        "--parent",
+        help="the run's parent: cancelling it cancels this run (default: the run this "
+        "command runs inside, by CANCELBUS_FLOW_RUN_ID or PREFECT__FLOW_RUN_ID)",
+    ),
+]
+NoParentOption = Annotated[
+    bool, typer.Option("--no-parent", help="do not link the run to the run this one runs inside")
+]
+
+
+def _parent(settings: LauncherSettings, named: UUID | None, detached: bool) -> Parent | None:
+    """The parent named, else the run this command runs inside (if known to the API)."""
+    from services.launcher.api import Parent
+
+    if named is not None:
+        return Parent(named)
+    if detached:
+        return None
+    enclosing, why_not = settings.enclosing_run()
+    if why_not is not None:
+        typer.echo(f"warning: {why_not}; the run gets no parent", err=True)
+    return Parent(enclosing, inherited=True) if enclosing is not None else None
+
+
+def _launch(launch: Coroutine[Any, Any, T]) -> T:
+    """Run a launch; the API refusing it (an unknown --parent, ...) is one line, exit 2."""
+    import httpx
+
+    try:
+        return asyncio.run(launch)
+    except httpx.HTTPStatusError as exc:
+        detail = exc.response.text
+        with contextlib.suppress(ValueError):
+            body = exc.response.json()
+            if isinstance(body, dict) and "detail" in body:
+                detail = str(body["detail"])
+        typer.echo(f"error: the API answered {exc.response.status_code}: {detail}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("process", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -22,6 +75,8 @@ def run_process(
     scope: Annotated[
         str | None, typer.Option(help="this host's scope (default: CANCELBUS_WORKER_SCOPE)")
     ] = None,
+    parent: ParentOption = None,
+    no_parent: NoParentOption = False,
     verbose: bool = False,
 ) -> None:
     """Run CMD ARGS... (after `--`) as a flow run; exit with its exit code (130 if cancelled)."""
@@ -35,7 +90,7 @@ def run_process(
         settings = LauncherSettings()
     except ValidationError as exc:
         raise settings_exit(exc) from None
-    result = asyncio.run(
+    result = _launch(
         launch_process(
             command,
             api_url=settings.api_url,
@@ -43,6 +98,7 @@ def run_process(
             tags=tag or [],
             scope=scope or settings.worker_scope,
             api_token=settings.api_token,
+            parent=_parent(settings, parent, no_parent),
         )
     )
     typer.echo(
@@ -66,6 +122,8 @@ def run_kubernetes(
     ] = None,
     name: Annotated[str | None, typer.Option(help="the flow run's name")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="a tag (repeatable)")] = None,
+    parent: ParentOption = None,
+    no_parent: NoParentOption = False,
     verbose: bool = False,
 ) -> None:
     """Create a flow run and a Job labelled with its id; leave the run RUNNING."""
@@ -82,7 +140,7 @@ def run_kubernetes(
     if not cluster:
         typer.echo("error: name the cluster: --cluster or CANCELBUS_WORKER_SCOPE", err=True)
         raise typer.Exit(2)
-    launch = asyncio.run(
+    launch = _launch(
         launch_job(
             image,
             command or [],
@@ -93,6 +151,7 @@ def run_kubernetes(
             tags=tag or [],
             api_token=settings.api_token,
             kubernetes=settings.kubernetes,
+            parent=_parent(settings, parent, no_parent),
         )
     )
     typer.echo(f"flow run {launch.flow_run_id}: {launch.state.value} {launch.infrastructure}")
@@ -113,6 +172,8 @@ def run_docker(
     scope: Annotated[
         str | None, typer.Option(help="the engine's scope (default: its engine ID)")
     ] = None,
+    parent: ParentOption = None,
+    no_parent: NoParentOption = False,
     verbose: bool = False,
 ) -> None:
     """Run IMAGE [-- CMD ARGS...] as a flow run; exit with its exit code (130 if cancelled)."""
@@ -124,7 +185,7 @@ def run_docker(
         settings = LauncherSettings()
     except ValidationError as exc:
         raise settings_exit(exc) from None
-    result = asyncio.run(
+    result = _launch(
         launch_container(
             image,
             command or [],
@@ -137,6 +198,7 @@ def run_docker(
             network=network,
             api_token=settings.api_token,
             remove=not keep,
+            parent=_parent(settings, parent, no_parent),
         )
     )
     typer.echo(

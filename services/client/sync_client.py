@@ -87,13 +87,16 @@ class SyncCancelbusClient(SyncAutomations):
         state: StateCreate | None = None,
         infrastructure_pid: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        parent_flow_run_id: UUID | None = None,
     ) -> FlowRun:
+        """A new run; a child of `parent_flow_run_id`, cancelled when it is."""
         body = FlowRunCreate(
             name=name,
             tags=list(tags),
             state=state,
             infrastructure_pid=infrastructure_pid,
             parameters=dict(parameters or {}),
+            parent_flow_run_id=parent_flow_run_id,
         )
         return self._send(calls.create_flow_run(body))
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
 import httpx
+import structlog
 
 from schemas.flow_runs import FlowRun
 from schemas.infrastructure import InfrastructureId
 from schemas.states import StateType
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The run a new run belongs to: named on the command line, or inherited from the run the
+    launcher itself runs in (its environment), which may be one this API does not know."""
+
+    id: UUID
+    inherited: bool = False
 
 
 class RunsApi:
@@ -37,8 +50,13 @@ class RunsApi:
     ) -> None:
         await self._http.aclose()
 
-    async def create_run(self, name: str | None, tags: list[str]) -> FlowRun:
+    async def create_run(
+        self, name: str | None, tags: list[str], parent: Parent | None = None
+    ) -> FlowRun:
+        """A PENDING run; under a cancelled parent it is cancelled already."""
         body: dict[str, Any] = {"name": name, "tags": tags, "state": {"type": "PENDING"}}
+        if parent is not None and await self._linkable(parent):
+            body["parent_flow_run_id"] = str(parent.id)
         response = await self._http.post("flow_runs/", json=body)
         response.raise_for_status()
         return FlowRun.model_validate(response.json())
@@ -64,3 +82,15 @@ class RunsApi:
         response = await self._http.get(f"flow_runs/{run_id}")
         response.raise_for_status()
         return FlowRun.model_validate(response.json())
+
+    async def _linkable(self, parent: Parent) -> bool:
+        """A parent named on the command line is linked (the API refuses an unknown one); an
+        inherited one only if this API knows it (a Prefect run of another server: not)."""
+        if not parent.inherited:
+            return True
+        response = await self._http.get(f"flow_runs/{parent.id}")
+        if response.status_code == httpx.codes.NOT_FOUND:
+            log.warning("parent_run_unknown_not_linked", parent_flow_run_id=str(parent.id))
+            return False
+        response.raise_for_status()
+        return True

@@ -26,7 +26,7 @@ from schemas.markers import FLOW_RUN_ID_ENV, FLOW_RUN_LABEL
 from schemas.states import StateType
 from services.infrastructure.docker_engine import DockerEngine
 from services.infrastructure.settings import DockerConnection
-from services.launcher.api import RunsApi
+from services.launcher.api import Parent, RunsApi
 from services.launcher.process import CANNOT_START_EXIT, LaunchResult
 from services.launcher.tracked import follow
 from services.runtime.signals import on_stop_signals
@@ -105,12 +105,13 @@ async def launch_container(
     remove: bool = True,
     forward_signals: bool = True,
     on_started: Callable[[UUID, InfrastructureId], None] | None = None,
+    parent: Parent | None = None,
 ) -> LaunchResult:
     """Run `image` (with `command`, else its own) as a tracked flow run; report how it ended."""
     engine = await DockerEngine.connect(docker or DockerConnection(), scope=scope)
     try:
         async with RunsApi(api_url, token=api_token) as api:
-            run = await api.create_run(name or image, list(tags))
+            run = await api.create_run(name or image, list(tags), parent)
             run_env = {**(env or {}), FLOW_RUN_ID_ENV: str(run.id)}
             try:
                 container = await engine.call(

@@ -22,7 +22,7 @@ from schemas.markers import FLOW_RUN_ID_ENV, FLOW_RUN_LABEL
 from schemas.states import StateType
 from services.infrastructure.kubernetes_cluster import load_configuration
 from services.infrastructure.settings import KubernetesConnection
-from services.launcher.api import RunsApi
+from services.launcher.api import Parent, RunsApi
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,7 @@ async def launch_job(
     api_token: str | None = None,
     kubernetes: KubernetesConnection | None = None,
     kube_api: client.ApiClient | None = None,
+    parent: Parent | None = None,
 ) -> JobLaunch:
     """Create the run and its Job and move the run to RUNNING.
 
@@ -79,7 +80,8 @@ async def launch_job(
     batch = client.BatchV1Api(api)
     try:
         async with RunsApi(api_url, token=api_token) as runs:
-            run = await runs.create_run(name or f"job-{image.rsplit('/', 1)[-1]}", list(tags))
+            job_name = name or f"job-{image.rsplit('/', 1)[-1]}"
+            run = await runs.create_run(job_name, list(tags), parent)
             try:
                 job = await batch.create_namespaced_job(
                     namespace, job_manifest(run.id, image, command, namespace)

@@ -26,7 +26,7 @@ from schemas.markers import FLOW_RUN_ID_ENV
 from schemas.states import StateType
 from services.infrastructure.process_tree import PinnedProcess, terminate_tree
 from services.infrastructure.processes import default_scope, fingerprint_of
-from services.launcher.api import RunsApi
+from services.launcher.api import Parent, RunsApi
 from services.runtime.signals import on_stop_signals
 
 log = structlog.get_logger(__name__)
@@ -62,12 +62,16 @@ async def launch_process(
     api_token: str | None = None,
     stop_grace_seconds: float = 10.0,
     on_started: Callable[[UUID, InfrastructureId], None] | None = None,
+    parent: Parent | None = None,
 ) -> LaunchResult:
-    """Run `command` as a tracked flow run and report how it ended."""
+    """Run `command` as a tracked flow run (a child of `parent`) and report how it ended."""
     if not command:
         raise ValueError("no command to run")
     async with RunsApi(api_url, token=api_token) as api:
-        run = await api.create_run(name or os.path.basename(command[0]), list(tags))
+        run = await api.create_run(name or os.path.basename(command[0]), list(tags), parent)
+        if run.state_type in _CANCELLED_TYPES:  # its parent is cancelled: nothing to start
+            log.info("cancelled_before_start", flow_run_id=str(run.id))
+            return LaunchResult(run.id, run.state_type, None, CANCELLED_EXIT)
         child_env = {**os.environ, **(env or {}), FLOW_RUN_ID_ENV: str(run.id)}
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -53,6 +53,8 @@ class Changes:
     messages: list[tuple[Message, datetime]] = field(default_factory=list)
     outbox_rows: list[OutboxRow] = field(default_factory=list)  # as written, for the relay
     transitioned: Counter[str] = field(default_factory=Counter)
+    # runs cancelled whose children are still to be (run id: the grace its request gave)
+    cascading: dict[UUID, float | None] = field(default_factory=dict)
 
     def flush(self, conn: Connection) -> None:
         store.insert_states(conn, self.states)
@@ -78,6 +80,14 @@ class Changes:
                 previous_state_type=run.current_type(),
                 infrastructure=run.infrastructure(),
                 tags=run.tags,
+                flow_run_name=run.name,
+                flow_id=run.flow_id,
+                deployment_id=run.deployment_id,
+                work_pool_name=run.work_pool_name,
+                work_queue_name=run.work_queue_name,
+                parent_flow_run_id=run.parent_flow_run_id,
+                # as Prefect's event says it: the runs counted once this state is taken
+                run_count=run.run_count + (state.type is StateType.RUNNING),
             )
         )
         self.states.append(StateRow.of(run.id, state))

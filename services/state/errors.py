@@ -19,3 +19,7 @@ class AutomationNotFound(LookupError):
     def __init__(self, automation_id: UUID) -> None:
         super().__init__(f"Automation {automation_id} not found")
         self.automation_id = automation_id
+
+
+class InvalidParent(ValueError):
+    """A run named a parent that does not exist, or one that would make it its own ancestor."""

@@ -29,9 +29,16 @@ def names(row_type: type[Any]) -> tuple[str, ...]:
 
 @dataclasses.dataclass(slots=True)
 class LockedRun:
-    """What orchestration reads of a run (`flow_runs`); the rest is for showing it."""
+    """What orchestration reads of a run (`flow_runs`), and what its state changes tell of
+    it (name, flow, deployment, pool, queue, parent); the rest is for showing it."""
 
     id: UUID
+    name: str
+    flow_id: UUID
+    deployment_id: UUID | None
+    work_pool_name: str | None
+    work_queue_name: str | None
+    parent_flow_run_id: UUID | None
     tags: list[str]
     infrastructure_pid: str | None
     state_id: UUID | None
@@ -73,16 +80,10 @@ class LockedRun:
 class RunRow(LockedRun):
     """A whole `flow_runs` row."""
 
-    name: str
-    flow_id: UUID
-    deployment_id: UUID | None
     parameters: JsonObject
-    work_pool_name: str | None
-    work_queue_name: str | None
     created: datetime
     updated: datetime
     expected_start_time: datetime | None
-    parent_flow_run_id: UUID | None
 
     def to_flow_run(self) -> FlowRun:
         state = self.current_state()
@@ -107,6 +108,7 @@ class RunRow(LockedRun):
             run_count=self.run_count,
             work_pool_name=self.work_pool_name,
             work_queue_name=self.work_queue_name,
+            parent_flow_run_id=self.parent_flow_run_id,
         )
 
 
@@ -123,6 +125,7 @@ class RunEdit(TypedDict, total=False):
     infrastructure_pid: str | None
     tags: list[str] | None
     parameters: JsonObject | None
+    parent_flow_run_id: UUID | None
     updated: datetime
 
 

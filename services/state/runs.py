@@ -21,10 +21,11 @@ from schemas.infrastructure import InfrastructureId
 from schemas.states import State, utcnow
 from services.state import store
 from services.state.attempt_rows import AttemptRow
+from services.state.cascade_rules import is_open, would_cycle
 from services.state.changes import CancelRequest, Changes
-from services.state.errors import FlowRunNotFound
+from services.state.errors import FlowRunNotFound, InvalidParent
 from services.state.orchestration import Orchestration
-from services.state.rows import RunEdit, RunRow
+from services.state.rows import LockedRun, RunEdit, RunRow
 from services.state.transactions import Transactions
 
 
@@ -42,16 +43,43 @@ class Runs:
         return row.to_flow_run()
 
     def _create_in(self, body: FlowRunCreate, changes: Changes, conn: Connection) -> RunRow:
+        orchestration = self._orchestration
+        parent = None
+        if body.parent_flow_run_id is not None:
+            # locked: a cascade cannot see this run until it commits, so it must wait for it
+            parent = orchestration.cascade.parent(conn, body.parent_flow_run_id, lock=True)
+            if parent is None:
+                raise InvalidParent(f"parent flow run {body.parent_flow_run_id} not found")
         run_id = uuid7()
         store.insert_run(conn, _new_run(run_id, body, changes.now))
+        inserted = store.lock_run(conn, run_id)
+        assert inserted is not None
         if body.state is not None:
-            inserted = store.lock_run(conn, run_id)
-            assert inserted is not None
-            self._orchestration.orchestrate(inserted, body.state, False, CancelRequest(), changes)
-            changes.flush(conn)
+            orchestration.orchestrate(conn, inserted, body.state, False, CancelRequest(), changes)
+        if parent is not None:
+            self._follow_parent(inserted, parent, changes)
+        orchestration.settle(conn, changes)
         row = store.read_run(conn, run_id)
         assert row is not None
         return row
+
+    def _follow_parent(self, run: LockedRun, parent: LockedRun, changes: Changes) -> None:
+        """A run created or linked under a cancelled parent is cancelled at once."""
+        run.parent_flow_run_id = parent.id
+        if is_open(run.current_type()) and self._orchestration.cascade.stops(parent):
+            self._orchestration.cancel_for_parent(run, parent.id, None, changes)
+
+    def _parent_for(self, conn: Connection, run_id: UUID, parent_id: UUID) -> LockedRun:
+        """The (locked) parent a PATCH names, if it may be the run's parent."""
+        parent = self._orchestration.cascade.parent(conn, parent_id, lock=True)
+        if parent is None:
+            raise InvalidParent(f"parent flow run {parent_id} not found")
+        if would_cycle(run_id, parent_id, functools.partial(store.parent_of, conn)):
+            raise InvalidParent(
+                f"flow run {parent_id} cannot be the parent of flow run {run_id}: "
+                "a run cannot be its own ancestor"
+            )
+        return parent
 
     async def read_flow_run(self, run_id: UUID) -> FlowRun:
         row = await self._tx.db.read(functools.partial(store.read_run, run_id=run_id))
@@ -64,15 +92,23 @@ class Runs:
         pid = edit.get("infrastructure_pid")
         if pid:
             InfrastructureId.parse(pid)
+        changes = self._tx.changes()
 
         def update(conn: Connection) -> None:
-            if store.lock_run(conn, run_id) is None:
+            run = store.lock_run(conn, run_id)
+            if run is None:
                 raise FlowRunNotFound(run_id)
+            parent_id = edit.get("parent_flow_run_id")
+            parent = self._parent_for(conn, run_id, parent_id) if parent_id else None
             if edit:
                 stamped: RunEdit = {**edit, "updated": utcnow()}
                 store.update_run(conn, run_id, stamped)
+            if parent is not None:
+                self._follow_parent(run, parent, changes)
+                self._orchestration.settle(conn, changes)
 
         await self._tx.db.write(update)
+        self._tx.committed(changes)
 
     async def filter_flow_runs(self, query: FlowRunFilter) -> list[FlowRun]:
         rows = await self._tx.db.read(functools.partial(store.filter_runs, query=query))
@@ -126,7 +162,7 @@ def _new_run(run_id: UUID, body: FlowRunCreate, now: datetime) -> RunRow:
         created=now,
         updated=now,
         expected_start_time=now,
-        parent_flow_run_id=None,
+        parent_flow_run_id=body.parent_flow_run_id,
     )
 
 
@@ -142,4 +178,6 @@ def _edit(body: FlowRunUpdate) -> RunEdit:
         edit["tags"] = body.tags
     if "parameters" in given:
         edit["parameters"] = body.parameters
+    if "parent_flow_run_id" in given:
+        edit["parent_flow_run_id"] = body.parent_flow_run_id
     return edit

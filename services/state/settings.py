@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.transport.settings import BusSettings
 
@@ -29,6 +32,28 @@ class OrchestrationSettings(BaseSettings):
         default=1.0, gt=0, description="delay before the second attempt; doubles each time"
     )
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    cascade_cancel: bool = Field(
+        default=True, description="cancelling a run cancels its children, grandchildren, ..."
+    )
+    no_cascade_deployments: Annotated[list[UUID], NoDecode] = Field(
+        default_factory=list,
+        description="deployments whose runs do not cascade: ids, comma-separated or JSON",
+    )
+    no_cascade_tags: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="tags whose runs do not cascade (as cancelbus.no-cascade does)",
+    )
+
+    @field_validator("no_cascade_deployments", "no_cascade_tags", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        """`a,b` or `["a", "b"]` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
 
 
 class StateSettings(BaseSettings):

@@ -3,6 +3,7 @@ rules.py and the use cases (runs.py, orchestration.py, results.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -60,6 +61,10 @@ _LOCK_RUNS = {
     for dialect in DIALECTS
 }
 _READ_RUN = _select(flow_runs, RunRow).where(flow_runs.c.id == sa.bindparam("run_id"))
+_PEEK_RUN = _select(flow_runs, LockedRun).where(flow_runs.c.id == sa.bindparam("run_id"))
+_PARENT_OF = sa.select(flow_runs.c.parent_flow_run_id).where(
+    flow_runs.c.id == sa.bindparam("run_id")
+)
 
 
 def lock_run(conn: Connection, run_id: UUID) -> LockedRun | None:
@@ -69,6 +74,38 @@ def lock_run(conn: Connection, run_id: UUID) -> LockedRun | None:
 
 def lock_runs(conn: Connection, run_ids: Sequence[UUID]) -> list[LockedRun]:
     return _rows(LockedRun, conn.execute(_LOCK_RUNS[conn.dialect.name], {"run_ids": list(run_ids)}))
+
+
+def peek_run(conn: Connection, run_id: UUID) -> LockedRun | None:
+    """What orchestration reads of a run, without locking it."""
+    row = conn.execute(_PEEK_RUN, {"run_id": run_id}).first()
+    return LockedRun(*row) if row is not None else None
+
+
+def parent_of(conn: Connection, run_id: UUID) -> UUID | None:
+    parent: UUID | None = conn.execute(_PARENT_OF, {"run_id": run_id}).scalar_one_or_none()
+    return parent
+
+
+def lock_children(
+    conn: Connection, parent_ids: Sequence[UUID], state_types: Sequence[str]
+) -> list[LockedRun]:
+    """The runs whose parent is one of `parent_ids`, with no state yet or one of these."""
+    stmt = _lock_children(conn.dialect.name, tuple(sorted(state_types)))
+    return _rows(LockedRun, conn.execute(stmt, {"parent_ids": list(parent_ids)}))
+
+
+@functools.lru_cache(maxsize=8)
+def _lock_children(dialect: str, state_types: tuple[str, ...]) -> sa.Select[Any]:
+    return (
+        _select(flow_runs, LockedRun)
+        .where(
+            one_of(flow_runs.c.parent_flow_run_id, "parent_ids", dialect),
+            sa.or_(flow_runs.c.state_type.is_(None), flow_runs.c.state_type.in_(state_types)),
+        )
+        .order_by(flow_runs.c.id)
+        .with_for_update()
+    )
 
 
 def read_run(conn: Connection, run_id: UUID) -> RunRow | None:
