@@ -98,7 +98,7 @@ class AutomationCommands:
         before = run.current_type()
         request = CancelRequest(proposal.requested_by, proposal.reason, proposal.grace_seconds)
         result = self._orchestration.orchestrate(
-            run, proposal.state, proposal.force, request, changes
+            conn, run, proposal.state, proposal.force, request, changes
         )
         outcome, detail = outcome_of(
             before,
@@ -107,7 +107,7 @@ class AutomationCommands:
             new_state=result.state.type if result.state is not None else None,
             reason=result.reason,
         )
-        changes.flush(conn)
+        self._orchestration.settle(conn, changes)
         if firing is not None:
             _record(conn, firing, proposal, changes, outcome, detail)
         return outcome, result.status
