@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("services", "schemas")
 # An Alembic script, executed by Alembic inside a migration, never imported.
@@ -59,6 +61,8 @@ def test_the_walk_finds_every_module() -> None:
     assert len(modules) == on_disk - len(NOT_IMPORTABLE)
 
 
+# a few hundred interpreters, each importing its dependencies anew: longer than one test's usual
+@pytest.mark.timeout(600)
 def test_every_module_imports_on_its_own_in_a_fresh_interpreter() -> None:
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         failures = {
