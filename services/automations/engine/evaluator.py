@@ -88,14 +88,20 @@ class Evaluator:
         fired = [] if position is None else self._close_until(event.occurred_at, [position[0]])
         unit: Unit = (route.automation_id, route.trigger_id, route.bucket)
         old = self._windows.get(unit)
-        if route.automation_id == BUILTIN:
-            step = max_runtime.apply_event(old, event)
-            return fired + self._settle(unit, None, old, step, position)
         leaf = self._leaves.get((route.automation_id, route.trigger_id))
-        if leaf is None:
+        if route.automation_id == BUILTIN:
+            step, fresh = max_runtime.apply_event(old, event), max_runtime.apply_event(None, event)
+        elif leaf is not None:
+            step, fresh = (
+                apply_event(leaf.trigger, old, event),
+                apply_event(leaf.trigger, None, event),
+            )
+        else:
             return fired  # the rule was changed or removed since the route was made
-        step = apply_event(leaf.trigger, old, event)
-        return fired + self._settle(unit, leaf, old, step, position)
+        # a record that ends a window and would do the same to an empty bucket (a run's
+        # Completed, an event opening the next window) is not needed to rebuild the old one
+        needed = old is None or step[0] is old or not _same(fresh[0], step[0])
+        return fired + self._settle(unit, leaf, old, step, position, needed)
 
     # -- time --------------------------------------------------------------------------------
     def due(self, now: datetime, *, paused: Collection[int] = ()) -> list[Firing]:
@@ -154,7 +160,13 @@ class Evaluator:
         return self._settle(unit, leaf, window, step, position)
 
     def _settle(
-        self, unit: Unit, leaf: Leaf | None, old: Window | None, step: Step, at: Position | None
+        self,
+        unit: Unit,
+        leaf: Leaf | None,
+        old: Window | None,
+        step: Step,
+        at: Position | None,
+        needed: bool = True,
     ) -> list[Firing]:
         """Keep the bucket's new window, track the offsets it holds, hand up what fired."""
         new, fires = step
@@ -165,7 +177,7 @@ class Evaluator:
         if new is not old:
             if old is not None:
                 del self._windows[unit]
-                self._holds.release(unit, offset)
+                self._holds.release(unit, offset if needed else None)
             if new is not None:
                 self._windows[unit] = new
         if new is not None:
@@ -203,6 +215,17 @@ class Evaluator:
         top, fired = done
         ident = firing_id(automation_id, top, (), fired.window_start)
         return [Firing(ident, automation_id, top, fired.fired_at, {}, fired.event)]
+
+
+def _same(one: Window | None, other: Window | None) -> bool:
+    if one is None or other is None:
+        return one is other
+    return (one.start, one.end, one.count, one.fired) == (
+        other.start,
+        other.end,
+        other.count,
+        other.fired,
+    )
 
 
 def _key(leaf: Leaf, bucket: tuple[str, ...], event: Event) -> str:
