@@ -99,3 +99,19 @@ def test_replacing_an_automation_starts_its_windows_afresh() -> None:
 def _routed(evaluator: Evaluator, event: Event) -> tuple[Route, Event]:
     [route] = evaluator.routes(event)
     return route, event
+
+
+def test_on_a_busy_partition_the_held_offset_follows_the_oldest_run_still_running() -> None:
+    """Runs start and finish overlapping all the time; the committed offset must still move."""
+    evaluator = Evaluator()
+    runs = [uuid4() for _ in range(50)]
+    offset = 0
+    for n, run in enumerate(runs):
+        events = [run_event("Running", run, n, tags=LIMIT)]
+        if n >= 3:
+            events.append(run_event("Completed", runs[n - 3], n + 0.5))
+        for event in events:
+            evaluator.apply(*_routed(evaluator, event), position=(0, offset))
+            offset += 1
+
+    assert evaluator.held_offset(0) == offset - 6  # the oldest of the three still running
