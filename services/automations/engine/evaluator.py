@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
 from schemas.automations import Automation, EventTrigger
@@ -16,7 +17,7 @@ from schemas.events import Event
 from services.automations.engine import max_runtime
 from services.automations.engine.composite import ChildFiring, Composites
 from services.automations.engine.deadlines import Deadlines, Unit
-from services.automations.engine.firing import Firing, Route, firing_id
+from services.automations.engine.firing import Firing, Route, in_utc, make_firing
 from services.automations.engine.holds import Holds, Position
 from services.automations.engine.index import Leaf
 from services.automations.engine.rules import BUILTIN, Rules
@@ -43,7 +44,10 @@ class Evaluator:
 
     # -- the rules ---------------------------------------------------------------------------
     def set_automation(self, automation: Automation) -> None:
-        """Add or replace (its windows start afresh); a disabled automation is removed."""
+        """Add or replace (its windows start afresh); a disabled automation is removed. The
+        same automation again (a rule-change topic read anew) changes nothing."""
+        if self._rules.automation(automation.id) == automation:
+            return
         self.remove_automation(automation.id)
         if automation.enabled and automation.id != BUILTIN:
             self._rules.add(automation)
@@ -68,27 +72,36 @@ class Evaluator:
         return self._rules.routes(event)
 
     def apply(
-        self, route: Route, event: Event, *, position: Position | None = None
+        self,
+        route: Route,
+        event: Event,
+        *,
+        position: Position | None = None,
+        now: datetime | None = None,
     ) -> list[Firing]:
         """Evaluate the event in the route's bucket; `position` = (partition, offset) of the
         record it came in, so `held_offset` can say which records the windows still need.
 
-        The partition's windows that ended by the event's time are closed first (their
-        firings come first in the answer): a replayed partition fires what it fired live, in
+        The partition's windows that ended by the event's time (but not after `now`, the wall
+        clock: a producer's clock ahead of it must not fire windows early) are closed first,
+        their firings first in the answer: a replayed partition fires what it fired live, in
         the same order, however long after."""
-        fired = [] if position is None else self._close_until(event.occurred_at, [position[0]])
+        event = in_utc(event)
+        if position is None:
+            fired: list[Firing] = []
+        else:
+            until = event.occurred_at if now is None else min(event.occurred_at, now)
+            fired = self._close_until(until, [position[0]])
         unit: Unit = (route.automation_id, route.trigger_id, route.bucket)
         old = self._windows.get(unit)
         leaf = self._rules.leaf(route.automation_id, route.trigger_id)
         if route.automation_id == BUILTIN:
-            step, fresh = max_runtime.apply_event(old, event), max_runtime.apply_event(None, event)
+            evaluate = max_runtime.apply_event
         elif leaf is not None:
-            step, fresh = (
-                apply_event(leaf.trigger, old, event),
-                apply_event(leaf.trigger, None, event),
-            )
+            evaluate = partial(apply_event, leaf.trigger)
         else:
             return fired  # the rule was changed or removed since the route was made
+        step, fresh = evaluate(old, event), evaluate(None, event)
         # a record that ends a window and would do the same to an empty bucket (a run's
         # Completed, an event opening the next window) is not needed to rebuild the old one
         needed = old is None or step[0] is old or not same(fresh[0], step[0])
@@ -227,12 +240,10 @@ class Evaluator:
             trigger = leaf.trigger if leaf else max_runtime.MAX_RUNTIME_AUTOMATION.trigger
             assert isinstance(trigger, EventTrigger)
             labels = dict(zip(sorted(trigger.for_each), bucket, strict=True))
-            ident = firing_id(automation_id, trigger_id, bucket, fire.window_start)
-            return [Firing(ident, automation_id, trigger_id, fire.fired_at, labels, fire.event)]
+            return [make_firing(automation_id, trigger_id, bucket, fire, labels)]
         child = ChildFiring(trigger_id, fire.fired_at, fire.event, since)
         done = self._composites.climb(leaf, child, partition, touched)
         if done is None:
             return []
         top, fired = done
-        ident = firing_id(automation_id, top, (), fired.window_start)
-        return [Firing(ident, automation_id, top, fired.fired_at, {}, fired.event)]
+        return [make_firing(automation_id, top, (), fired, {})]
