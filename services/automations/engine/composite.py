@@ -15,7 +15,7 @@ from uuid import UUID
 from schemas.automations import CompoundTrigger
 from schemas.events import Event
 from services.automations.engine.deadlines import Deadlines, Unit
-from services.automations.engine.holds import Holds
+from services.automations.engine.holds import Holds, Partition
 from services.automations.engine.index import Composite, Leaf
 
 
@@ -98,7 +98,7 @@ class Composites:
         self._deadlines = deadlines
 
     def climb(
-        self, leaf: Leaf, child: ChildFiring, partition: int | None, offset: int | None
+        self, leaf: Leaf, child: ChildFiring, partition: Partition | None, offset: int | None
     ) -> tuple[UUID, CompositeFire] | None:
         """Hand a leaf's firing up its composite parents; answers the outermost one's firing
         (its trigger id and what fired) when every level up to it completed."""
@@ -116,7 +116,7 @@ class Composites:
         return leaf.parents[-1].id, fired
 
     def _keep(
-        self, unit: Unit, pending: Pending, partition: int | None, offset: int | None
+        self, unit: Unit, pending: Pending, partition: Partition | None, offset: int | None
     ) -> None:
         if not pending.firings:
             del self._pending[unit]
@@ -138,7 +138,7 @@ class Composites:
         oldest = min(f.fired_at for f in pending.firings.values())
         return oldest + trigger.within + timedelta(microseconds=1)
 
-    def expire(self, unit: Unit, now: datetime, partition: int | None) -> None:
+    def expire(self, unit: Unit, now: datetime, partition: Partition | None) -> None:
         """The clock reached `now`: forget the firings too old to count."""
         pending, trigger = self._pending.get(unit), self._triggers.get(unit)
         if pending is not None and trigger is not None and trigger.within is not None:

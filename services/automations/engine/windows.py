@@ -7,7 +7,10 @@ over. Proactive with `after`: the opening event starts [t, t + within); the wind
 end, and only then, if fewer than `threshold` expected events came. Proactive without `after`:
 tumbling windows of `within` aligned to the epoch (the same on every replica and after every
 replay), started by the first expected event and rolled while they are satisfied; the first
-window that ends short fires and the bucket closes until the next expected event.
+window that ends short fires and the bucket closes until the next expected event (Prefect
+fires such a bucket again every window, for ever, even for a run long gone). Without
+`for_each` too, the bucket is standing: watched from the rule's loading, every silent window
+fires, as Prefect's does.
 """
 
 from __future__ import annotations
