@@ -25,6 +25,7 @@ class ChildFiring:
     fired_at: datetime
     event: Event | None
     since: int | None  # the oldest offset the child's firing depended on
+    key: str = ""  # the child firing's own discriminator (see `firing_id`)
 
 
 @dataclass(slots=True)
@@ -42,6 +43,7 @@ class CompositeFire:
     fired_at: datetime
     event: Event | None
     since: int | None
+    key: str = ""
 
 
 def expire(trigger: Composite, pending: Pending, now: datetime) -> None:
@@ -60,7 +62,8 @@ def child_fired(trigger: Composite, pending: Pending, firing: ChildFiring) -> Co
     they arrive in (a proactive child's firing may be handed up after a later one)."""
     if isinstance(trigger, CompoundTrigger) and trigger.required() == 1:
         # Prefect's shortcut: one child is enough, nothing is kept
-        return CompositeFire(firing.fired_at, firing.fired_at, firing.event, firing.since)
+        key = f"{firing.trigger_id}/{firing.key}"  # one firing per child firing, as Prefect
+        return CompositeFire(firing.fired_at, firing.fired_at, firing.event, firing.since, key)
     kept = pending.firings.get(firing.trigger_id)
     if kept is None or kept.fired_at <= firing.fired_at:
         pending.firings[firing.trigger_id] = firing  # the latest firing of each child counts
@@ -111,7 +114,7 @@ class Composites:
             self._keep(unit, pending, partition, offset)
             if fired is None:
                 return None
-            child = ChildFiring(parent.id, fired.fired_at, fired.event, fired.since)
+            child = ChildFiring(parent.id, fired.fired_at, fired.event, fired.since, fired.key)
         assert fired is not None
         return leaf.parents[-1].id, fired
 

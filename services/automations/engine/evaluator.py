@@ -244,7 +244,7 @@ class Evaluator:
             assert isinstance(trigger, EventTrigger)
             labels = dict(zip(sorted(trigger.for_each), bucket, strict=True))
             return [make_firing(automation_id, trigger_id, bucket, fire, labels)]
-        child = ChildFiring(trigger_id, fire.fired_at, fire.event, since)
+        child = ChildFiring(trigger_id, fire.fired_at, fire.event, since, fire.key)
         done = self._composites.climb(leaf, child, partition, touched)
         if done is None:
             return []

@@ -34,6 +34,7 @@ class Window:
     last_event: Event | None = None
     since: int | None = None  # the offset this window's state depends on since (set by its owner)
     rolled: bool = False  # a tumbling window that follows a satisfied one, no event yet
+    opened_by: str = ""  # a window with no time span: its opening event's id, in the firing id
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Fire:
     window_start: datetime
     fired_at: datetime
     event: Event | None
+    key: str = ""  # tells apart windows opened at the same instant (see `firing_id`)
 
 
 Step = tuple[Window | None, list[Fire]]
@@ -93,7 +95,9 @@ def _reactive(trigger: EventTrigger, window: Window | None, event: Event) -> Ste
         if not opens:
             return None, []
         end = at + trigger.within if trigger.within else None
-        window = Window(at, end, last_event=event)
+        # with no time span, two events of one instant (one batch of state changes) open two
+        # windows: the opening event's id tells their firings apart
+        window = Window(at, end, last_event=event, opened_by="" if end else str(event.id))
         if trigger.after:
             return window, []  # the opening event is not counted (Prefect's `-1`)
     elif not counted or window.fired or (trigger.after and at < window.start):
@@ -102,7 +106,7 @@ def _reactive(trigger: EventTrigger, window: Window | None, event: Event) -> Ste
     window.last_event = event
     if window.count < trigger.threshold:
         return window, []
-    fire = Fire(window.start, at, event)
+    fire = Fire(window.start, at, event, window.opened_by)
     if trigger.after or window.end is None:
         return None, [fire]
     window.fired = True
