@@ -51,6 +51,11 @@ class Assignment:
 # rebalance and before records of newly assigned partitions are handled. Keep it quick.
 OnAssigned = Callable[[Assignment], Awaitable[None]]
 
+# (topic, partition) -> the oldest offset the subscriber still needs, or None: nothing held.
+# A capped subscription commits a partition no further than this, so whoever owns the
+# partition next replays from there (state rebuilt from the records, e.g. open windows).
+CommitCap = Callable[[str, int], int | None]
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
@@ -71,6 +76,11 @@ class Subscription:
     # unfinished one (see offsets.py)
     concurrent: bool = False
     max_in_flight: int = 1
+    commit_cap: CommitCap | None = None
+    # broadcast: no group; every subscriber reads every partition, from the end (or the
+    # beginning) at start, and commits nothing
+    broadcast: bool = False
+    from_beginning: bool = False
 
 
 class InvalidMessage(Exception):
@@ -115,10 +125,25 @@ class Bus(Protocol):
         *,
         max_batch: int = 500,
         on_assigned: OnAssigned | None = None,
+        commit_cap: CommitCap | None = None,
     ) -> None:
         """Like `subscribe`, delivering up to `max_batch` records of a partition at once.
 
         `on_assigned` learns which partitions the subscription owns after each rebalance.
+        `commit_cap`, asked after each batch, holds a partition's commit point back at the
+        oldest record still needed (reading goes on past it). Partition p of each of the
+        subscription's topics goes to the same member (co-partitioned, as Kafka Streams
+        needs), so records keyed alike on several topics meet in one consumer.
+        """
+
+    def subscribe_broadcast(
+        self, topics: Sequence[str], group: str, handler: Handler, *, from_beginning: bool = False
+    ) -> None:
+        """Every subscriber gets every record of `topics` (no group shares them), in
+        partition order: those published after `start()` returned, or with
+        `from_beginning` everything still on the topic. Nothing is committed; `group`
+        names the subscription in dead letters and logs. For state every replica keeps
+        whole, such as the rules of a compacted topic.
         """
 
     def subscribe_concurrent(

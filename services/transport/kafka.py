@@ -21,7 +21,10 @@ Semantics
   by the broker where no consumer ever sees it (kafka_topics.py).
 
 `subscribe_concurrent` (the workers) runs records out of order and commits each partition
-up to its oldest unfinished offset: see kafka_concurrent.py.
+up to its oldest unfinished offset: see kafka_concurrent.py. `subscribe_broadcast` reads
+every partition in every subscriber, outside any group: see kafka_broadcast.py. Ordered
+subscriptions use the range assignor, so partition p of each of their topics goes to one
+member (co-partitioned).
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ from collections import Counter
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from schemas.topics import Topics
 from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
+from services.transport.kafka_broadcast import BroadcastKafkaSubscriber
 from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
 from services.transport.kafka_publisher import KafkaPublisher, Message
@@ -83,7 +89,9 @@ class KafkaBus(Subscriptions):
         self._request_timeout = request_timeout
         self._prefix = topic_prefix
         super().__init__()
-        self._subscribers: list[KafkaSubscriber | ConcurrentKafkaSubscriber] = []
+        self._subscribers: list[
+            KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber
+        ] = []
         self._broker_topics = KafkaTopics(
             prefix=topic_prefix,
             partitions=partitions,
@@ -113,13 +121,18 @@ class KafkaBus(Subscriptions):
         subscribed = [t for sub in self._subscriptions for t in sub.topics]
         await self._broker_topics.ensure([*self._topics, self._dead_letter_topic, *subscribed])
         await self._publisher.start(self._servers, self._client_id, self._topics)
-        per_group = Counter(sub.group for sub in self._subscriptions)
+        per_group = Counter(sub.group for sub in self._subscriptions if not sub.broadcast)
         for sub in self._subscriptions:
+            kind: type[KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber]
             kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
+            group: str | None = self._kafka_group(sub, shared=per_group[sub.group] > 1)
+            if sub.broadcast:
+                kind, group = BroadcastKafkaSubscriber, None
             subscriber = kind(
                 self._new_consumer(
-                    self._kafka_group(sub, shared=per_group[sub.group] > 1),
+                    group,
                     CONCURRENT_FETCH_MAX_WAIT_MS if sub.concurrent else FETCH_MAX_WAIT_MS,
+                    co_partitioned=not sub.concurrent,
                 ),
                 sub,
                 self._dispatcher(sub),
@@ -169,11 +182,17 @@ class KafkaBus(Subscriptions):
         group = f"{sub.group}.{'+'.join(sub.topics)}" if shared else sub.group
         return self._prefix + group
 
-    def _new_consumer(self, group: str, fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    def _new_consumer(
+        self, group: str | None, fetch_max_wait_ms: int, *, co_partitioned: bool
+    ) -> AIOKafkaConsumer:
+        """A consumer in `group` (None: none, partitions assigned by hand)."""
         return AIOKafkaConsumer(
             bootstrap_servers=self._servers,
-            client_id=f"{self._client_id}-{group}",
+            client_id=f"{self._client_id}-{group or 'broadcast'}",
             group_id=group,
+            partition_assignment_strategy=(
+                (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
+            ),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=self._max_message_bytes,

@@ -4,7 +4,9 @@ Each fetched batch of a partition runs in its own task while that partition is p
 a partition is handled strictly in order and partitions run concurrently. Offsets are
 committed once the records before them are handled: after each fetched batch, and at
 least every `COMMIT_INTERVAL` seconds within a long one, so a crash redelivers little
-(handlers are idempotent).
+(handlers are idempotent). A capped subscription commits no further than its `commit_cap`
+says (offsets.py), and re-asks the cap every `COMMIT_INTERVAL` while the partition is idle,
+as a cap moves on when what it held is released (a window closed) with no new record.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from services.transport.base import Assignment, Record, Subscription
 from services.transport.dispatch import Dispatcher
+from services.transport.offsets import capped
 from services.transport.partitioner import kafka_partition
 
 log = structlog.get_logger(__name__)
@@ -129,6 +132,11 @@ class KafkaSubscriber(GroupMember):
         self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
         self._halted: set[TopicPartition] = set()
         self._closing = False
+        # capped subscriptions: per partition, one past the last handled record, and the
+        # commit point last committed
+        self._handled: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._recommitted_at = time.monotonic()
 
     async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
         self._closing = True
@@ -139,6 +147,9 @@ class KafkaSubscriber(GroupMember):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         cancelled = await self._finish(set(revoked), self._graceful_timeout)
+        for tp in revoked:
+            self._handled.pop(tp, None)
+            self._committed.pop(tp, None)
         if cancelled:
             log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
 
@@ -173,6 +184,17 @@ class KafkaSubscriber(GroupMember):
                 # Paused until the batch is done: the next fetch starts after it.
                 self._consumer.pause(tp)
                 self._batches[tp] = asyncio.create_task(self._run_batch(tp, messages))
+            if self._sub.commit_cap is not None:
+                await self._recommit_idle()
+
+    async def _recommit_idle(self) -> None:
+        """Commit idle partitions whose cap has moved on since their last commit."""
+        if time.monotonic() - self._recommitted_at < COMMIT_INTERVAL:
+            return
+        self._recommitted_at = time.monotonic()
+        for tp, handled in list(self._handled.items()):
+            if tp not in self._batches and tp not in self._halted:
+                await self._commit(tp, handled)
 
     async def _run_batch(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
         done = committed = messages[0].offset
@@ -199,6 +221,12 @@ class KafkaSubscriber(GroupMember):
                 self._resume_at(tp, done, rewind=done <= messages[-1].offset)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> bool:
+        cap = self._sub.commit_cap
+        if cap is not None:
+            self._handled[tp] = offset
+            offset = capped(offset, cap(self._logical_name(tp.topic), tp.partition))
+            if offset <= self._committed.get(tp, -1):
+                return True
         try:
             await self._consumer.commit({tp: offset})
         except (CommitFailedError, IllegalStateError) as exc:
@@ -207,6 +235,9 @@ class KafkaSubscriber(GroupMember):
         except KafkaError as exc:
             # A later commit covers this offset too; a crash before it means a redelivery.
             log.warning("commit_failed", group=self._sub.group, tp=str(tp), error=repr(exc))
+            return True
+        if cap is not None:
+            self._committed[tp] = offset
         return True
 
     def _resume_at(self, tp: TopicPartition, offset: int, *, rewind: bool) -> None:
