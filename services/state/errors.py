@@ -13,3 +13,9 @@ class FlowRunNotFound(LookupError):
 
 class UnknownCancellationRequest(LookupError):
     pass
+
+
+class AutomationNotFound(LookupError):
+    def __init__(self, automation_id: UUID) -> None:
+        super().__init__(f"Automation {automation_id} not found")
+        self.automation_id = automation_id

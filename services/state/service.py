@@ -24,6 +24,7 @@ from schemas.flow_runs import (
 from schemas.history import CancellationAttempt
 from schemas.messages import CancelFlowRun, CancellationResult, CancellationTimedOut, Message
 from schemas.states import State
+from services.state.automations.use_cases import Automations
 from services.state.changes import CancelRequest
 from services.state.db.engine import Database
 from services.state.errors import FlowRunNotFound, UnknownCancellationRequest
@@ -54,6 +55,7 @@ class StateService:
         self.orchestration = Orchestration(transactions)
         self.runs = Runs(transactions, self.orchestration)
         self.results = Results(transactions)
+        self.automations = Automations(transactions)
 
     # -- runs -------------------------------------------------------------------------------
 

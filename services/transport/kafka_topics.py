@@ -3,6 +3,8 @@
 Topics are created with `max.message.bytes` raised, so an oversized message reaches a
 handler (and is dead-lettered with a reason) instead of being refused by the broker where
 no consumer ever sees it. A topic another service created first is fine (services race).
+A topic holding the latest value per key (the automations) is compacted, so a replica reads
+every live rule from the start without the broker keeping each change forever.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from schemas.topics import Topics
+
 log = structlog.get_logger(__name__)
+
+# topics whose readers want the latest message per key, not the history
+COMPACTED: frozenset[str] = frozenset({Topics.AUTOMATIONS})
 
 
 class KafkaTopics:
@@ -68,14 +75,13 @@ class KafkaTopics:
             missing = [t for t in missing if t not in self._known]
             if not missing:
                 return
-            config = {"max.message.bytes": str(self._max_message_bytes)}
             response = await admin.create_topics(
                 [
                     NewTopic(
                         self.name(t),
                         self._partitions,
                         self._replication_factor,
-                        topic_configs=config,
+                        topic_configs=self._config(t),
                     )
                     for t in missing
                 ]
@@ -87,6 +93,12 @@ class KafkaTopics:
                     log.info("topic_created", topic=topic, partitions=self._partitions)
             await self._wait_visible(admin, [self.name(t) for t in missing])
             self._known.update(missing)
+
+    def _config(self, topic: str) -> dict[str, str]:
+        config = {"max.message.bytes": str(self._max_message_bytes)}
+        if topic in COMPACTED:
+            config["cleanup.policy"] = "compact"
+        return config
 
     async def _wait_visible(self, admin: AIOKafkaAdminClient, topics: list[str]) -> None:
         """Wait until the broker's metadata lists the topics, so clients see them at once."""

@@ -11,10 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.runtime.version import VERSION
 from services.state.api.auth import BearerTokenMiddleware, TokenSessions
+from services.state.api.automations import router as automations_router
 from services.state.api.docs import install_docs
 from services.state.api.events import router as events_router
 from services.state.api.prefect_flows import router as prefect_flows_router
 from services.state.api.routes import router
+from services.state.errors import AutomationNotFound
 from services.state.live_fanout import LiveEvents
 from services.state.metrics import StateMetrics
 from services.state.outbox import OutboxRelay
@@ -51,10 +53,15 @@ def create_app(
     app.include_router(router)
     app.include_router(events_router)
     app.include_router(prefect_flows_router)
+    app.include_router(automations_router)
     install_ui(app, TokenSessions(api_token) if api_token else None)
 
     @app.exception_handler(FlowRunNotFound)
     async def not_found(_request: Request, exc: FlowRunNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(AutomationNotFound)
+    async def automation_not_found(_request: Request, exc: AutomationNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(ValueError)
