@@ -21,6 +21,7 @@ def make_bus(settings: BusSettings, *, client_id: str, graceful_timeout: float =
             replication_factor=settings.topic_replication_factor,
             graceful_timeout=graceful_timeout,
             topic_prefix=settings.topic_prefix,
+            session_timeout=settings.kafka_session_timeout_seconds,
         )
     from services.transport.memory import InMemoryBus
 

@@ -77,6 +77,7 @@ class KafkaBus(Subscriptions):
         graceful_timeout: float = 10.0,
         request_timeout: float = 10.0,
         topic_prefix: str = "",
+        session_timeout: float = 10.0,
     ) -> None:
         """`topics` are created by `start()` besides the subscribed ones (default: all `Topics`)."""
         self._servers = bootstrap_servers
@@ -88,6 +89,7 @@ class KafkaBus(Subscriptions):
         self._graceful_timeout = graceful_timeout
         self._request_timeout = request_timeout
         self._prefix = topic_prefix
+        self._session_timeout_ms = int(session_timeout * 1000)
         super().__init__()
         self._subscribers: list[
             KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber
@@ -190,6 +192,8 @@ class KafkaBus(Subscriptions):
             bootstrap_servers=self._servers,
             client_id=f"{self._client_id}-{group or 'broadcast'}",
             group_id=group,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(100, self._session_timeout_ms // 3),
             partition_assignment_strategy=(
                 (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
             ),

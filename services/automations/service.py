@@ -1,0 +1,179 @@
+"""The automations service: evaluate every rule against every event, publish what fires.
+
+Replicas share the consumer group `cancelbus.automations` over the state changes, the
+producers' events and the internal `cancelbus.automation-buckets` topic (co-partitioned:
+partition p of the three goes to one replica). Every replica knows every rule (rules.py).
+
+A bucket is counted by exactly one replica: the owner of its key's partition. A route whose
+key is the record's own key is applied where the record is; any other is re-keyed through
+`cancelbus.automation-buckets` and applied by the replica that owns that key, the way Kafka
+Streams repartitions. Commands (and re-keyed events) are published before the input is
+committed, and each partition commits no further than the oldest record an open window
+needs (`commit_cap`), so a replica taking a partition over (after a crash, a rebalance)
+replays those records and rebuilds the windows; firings have deterministic ids, so what
+fires again is applied once by the state service.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from uuid import UUID
+
+import structlog
+
+from schemas.messages import Message
+from schemas.topics import Topics
+from services.automations.engine import Evaluator, Firing, Route, commands_for
+from services.automations.inputs import INPUT_TOPICS, read_input, rekeyed
+from services.automations.metrics import AutomationsMetrics
+from services.automations.proactive import DueWindows
+from services.automations.publishing import Outgoing
+from services.automations.rules import RuleBook
+from services.transport import Bus, Record
+from services.transport.base import Assignment
+
+log = structlog.get_logger(__name__)
+
+GROUP = "cancelbus.automations"
+RULES_GROUP = "cancelbus.automations.rules"
+SEEN_PER_PARTITION = 4096  # recent event ids per partition: a redelivered event counts once
+_SLOT_STRIDE = 10_000  # more than any topic's partitions
+
+
+def slot(topic: str, partition: int) -> int:
+    """The evaluator's name for one partition of one input topic."""
+    return INPUT_TOPICS.index(Topics(topic)) * _SLOT_STRIDE + partition
+
+
+class AutomationsService:
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        rules: RuleBook,
+        bus: Bus,
+        outgoing: Outgoing,
+        metrics: AutomationsMetrics,
+        *,
+        max_batch: int = 500,
+    ) -> None:
+        self.evaluator = evaluator
+        self.rules = rules
+        self._bus = bus
+        self._outgoing = outgoing
+        self._metrics = metrics
+        self._max_batch = max_batch
+        self._owned: dict[str, frozenset[int]] = {}
+        self._seen: dict[int, OrderedDict[tuple[UUID, ...], None]] = {}
+        self.due = DueWindows(
+            evaluator, outgoing, metrics, commands=self.commands, slots=self.owned_slots
+        )
+        metrics.watch(lambda: len(rules), lambda: len(evaluator))
+
+    def subscribe(self) -> None:
+        self._bus.subscribe_broadcast([Topics.AUTOMATIONS], RULES_GROUP, self.rules.on_change)
+        self._bus.subscribe_batch(
+            list(INPUT_TOPICS),
+            GROUP,
+            self.on_inputs,
+            max_batch=self._max_batch,
+            on_assigned=self.on_assigned,
+            commit_cap=self.commit_cap,
+        )
+
+    # -- entry points on the bus ------------------------------------------------------------
+
+    async def on_inputs(self, records: Sequence[Record]) -> None:
+        await self.rules.ready.wait()  # no event is counted against a partial rule set
+        inputs = [read_input(record) for record in records]  # refuses before any effect
+        outgoing: list[Message] = []
+        firings: list[Firing] = []
+        for record, item in zip(records, inputs, strict=True):
+            if item is None:
+                continue
+            self._metrics.events.labels(record.topic).inc()
+            where = slot(record.topic, record.partition)
+            route = item.route
+            if self._seen_before(where, item.event.id, route):
+                continue
+            if route is not None:
+                firings.extend(
+                    self.evaluator.apply(route, item.event, position=(where, record.offset))
+                )
+                continue
+            own_key = record.key.decode() if record.key is not None else None
+            for each in self.evaluator.routes(item.event):
+                if each.key != own_key:
+                    outgoing.append(rekeyed(each, item.event))
+                    self._metrics.rekeyed.inc()
+                    continue
+                firings.extend(
+                    self.evaluator.apply(each, item.event, position=(where, record.offset))
+                )
+        outgoing.extend(self.commands(firings, "reactive"))
+        await self._outgoing.publish(outgoing)
+        self.due.wake()
+
+    def commit_cap(self, topic: str, partition: int) -> int | None:
+        """The oldest offset of the partition an open window (or an unsent firing) needs."""
+        where = slot(topic, partition)
+        held = [self.evaluator.held_offset(where), self.due.held(where)]
+        return min((offset for offset in held if offset is not None), default=None)
+
+    async def on_assigned(self, assignment: Assignment) -> None:
+        """After a rebalance every partition is read again from its commit point (Kafka
+        resets the positions of kept partitions too), so every window of the old
+        assignment is dropped and rebuilt from the records replayed."""
+        previous = self._owned.get(assignment.topic, frozenset())
+        for partition in previous:
+            where = slot(assignment.topic, partition)
+            self.evaluator.drop_partition(where)
+            self._seen.pop(where, None)
+        self._owned[assignment.topic] = assignment.partitions
+        log.info(
+            "partitions_owned",
+            topic=assignment.topic,
+            partitions=sorted(assignment.partitions),
+            dropped=sorted(previous),
+            open_windows=len(self.evaluator),
+        )
+
+    def owned_slots(self) -> list[int]:
+        return [slot(topic, p) for topic, parts in self._owned.items() for p in parts]
+
+    # -- firings -------------------------------------------------------------------------------
+
+    def commands(self, firings: Sequence[Firing], posture: str) -> list[Message]:
+        """The commands of each firing's actions (its automation's, as now known)."""
+        commands: list[Message] = []
+        for firing in firings:
+            automation = self.evaluator.automation(firing.automation_id)
+            if automation is None:
+                log.warning("firing_of_unknown_automation", automation_id=str(firing.automation_id))
+                continue
+            commands.extend(commands_for(firing, automation))
+            self._metrics.firings.labels(posture).inc()
+            run_id = firing.flow_run_id()
+            log.info(
+                "automation_fired",
+                automation_id=str(firing.automation_id),
+                firing_id=str(firing.id),
+                flow_run_id=str(run_id) if run_id else None,
+                posture=posture,
+            )
+        return commands
+
+    def _seen_before(self, where: int, event_id: UUID, route: Route | None) -> bool:
+        """True for an event this partition already had (the same event delivered twice);
+        a re-keyed one counts per route, as one event may be re-keyed for several."""
+        if route is None:
+            key: tuple[UUID, ...] = (event_id,)
+        else:
+            key = (event_id, route.automation_id, route.trigger_id)
+        seen = self._seen.setdefault(where, OrderedDict())
+        if key in seen:
+            return True
+        seen[key] = None
+        if len(seen) > SEEN_PER_PARTITION:
+            seen.popitem(last=False)
+        return False
