@@ -63,4 +63,3 @@ def rekeyed(route: Route, event: Event) -> BucketEvent:
         bucket_key=route.key,
         event=event,
     )
-

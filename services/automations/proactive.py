@@ -91,7 +91,9 @@ class DueWindows:
             latest = max(latest, late)
         if firings:
             log.info(
-                "proactive_windows_fired", firings=len(firings), max_lateness_seconds=round(latest, 3)
+                "proactive_windows_fired",
+                firings=len(firings),
+                max_lateness_seconds=round(latest, 3),
             )
         return len(firings)
 

@@ -24,7 +24,11 @@ class AutomationsSettings(BaseSettings):
         default=500, ge=1, le=100_000, description="input records handled per batch"
     )
     automations_publish_retry_seconds: float = Field(
-        default=0.1, gt=0, le=60, allow_inf_nan=False, description="first wait after a failed publish"
+        default=0.1,
+        gt=0,
+        le=60,
+        allow_inf_nan=False,
+        description="first wait after a failed publish",
     )
     automations_publish_retry_max_seconds: float = Field(
         default=5.0, gt=0, le=600, allow_inf_nan=False, description="longest wait between tries"

@@ -82,10 +82,14 @@ class Deployment:
         return await self.state.runtime.service.read_flow_run(UUID(answer.json()["id"]))
 
     async def commands(self, run_id: UUID, *, at_least: int = 0) -> list[CancelFlowRun]:
+        """The commands about the run: those published so far, or once there are `at_least`."""
+
         def mine(records: list[Any]) -> list[CancelFlowRun]:
             key = str(run_id).encode()
             return [CancelFlowRun.model_validate_json(r.value) for r in records if r.key == key]
 
+        if not at_least:
+            return mine(await self.kit.published(Topics.COMMANDS))
         records = await self.kit.read(
             Topics.COMMANDS, until=lambda rs: len(mine(rs)) >= at_least, within=WITHIN
         )

@@ -20,7 +20,7 @@ def about(run: FlowRun, name: str, *related: dict[str, str], **fields: object) -
         event=name,
         resource={RESOURCE_ID: f"prefect.flow-run.{run.id}", "prefect.resource.name": run.name},
         related=list(related),
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
@@ -43,9 +43,8 @@ async def test_a_producers_event_cancels_the_run_it_names(
         (command,) = await live.commands(doomed.id, at_least=1)
         assert command.requested_by == f"automation:{automation_id}"
         assert command.reason == f"Cancelled by Automation {automation_id}"
-        assert command.firing is not None and command.firing.automation_id == automation_id
-        history = (await live.api.get(f"/flow_runs/{doomed.id}/cancellation")).json()
-        assert [a["requested_by"] for a in history] == [f"automation:{automation_id}"]
+        assert command.firing is not None
+        assert command.firing.automation_id == automation_id
         assert await live.commands(spared.id) == []
         still = await live.state.runtime.service.read_flow_run(spared.id)
         assert still.state_type is StateType.RUNNING
@@ -77,7 +76,7 @@ async def test_a_threshold_over_a_deployments_runs_fires_once_it_is_reached(
         await live.state.wait_state(runs[2].id, StateType.CANCELLED)
         for run in [*runs[:2], other]:
             assert await live.commands(run.id) == []
-        assert sum(len(await live.commands(r.id)) for r in runs) == 1
+        assert [len(await live.commands(r.id)) for r in runs] == [0, 0, 1]
 
 
 async def test_the_same_event_delivered_twice_sends_one_command(
@@ -105,10 +104,11 @@ async def test_the_same_event_delivered_twice_sends_one_command(
 
 async def test_a_state_change_is_an_event_rules_match(bus_kit: BusKit, database_url: str) -> None:
     async with deploy(bus_kit, database_url) as live:
-        rule = cancel_on("prefect.flow-run.Running", match={"prefect.resource.name": "forbidden-*"})
+        tag = {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.forbidden"}
+        rule = cancel_on("prefect.flow-run.Running", match_related=tag)
         automation_id = await live.automation(rule)
-        allowed = await live.running_run(name="allowed-etl")
-        forbidden = await live.running_run(name="forbidden-etl")
+        allowed = await live.running_run(tags=["nightly"])
+        forbidden = await live.running_run(tags=["nightly", "forbidden"])
 
         await live.state.wait_state(forbidden.id, StateType.CANCELLED)
         (command,) = await live.commands(forbidden.id, at_least=1)
