@@ -2,16 +2,20 @@
 
 A loop like the timeout service's sleeps until the evaluator's next deadline (waking at least
 once a second to see its stop flag, and at once when a batch of events brought a sooner one),
-then publishes the commands of every window now due. While those commands are not out yet,
-the partitions keep their commit points where they were before the windows closed: a crash
-then replays the records that opened them, and the windows fire again with the same ids.
+then publishes the commands of every window now due. The windows of a partition still being
+read again after an assignment wait until it has caught up: the event that closes a window
+unfired (the run finished in time) may be among the records still to come.
+
+While the commands of due windows are not out yet, the partitions keep their commit points
+where they were before the windows closed: a crash then replays the records that opened
+them, and the windows fire again with the same ids.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -39,6 +43,7 @@ class DueWindows:
         *,
         commands: Callable[[Sequence[Firing], str], list[Message]],
         slots: Callable[[], Iterable[int]],
+        paused: Callable[[], Collection[int]] = frozenset,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._evaluator = evaluator
@@ -46,6 +51,7 @@ class DueWindows:
         self._metrics = metrics
         self._commands = commands
         self._slots = slots  # the partitions (as evaluator slots) this replica owns
+        self._paused = paused  # those still being read again up to where they were
         self._clock = clock
         self._held: dict[int, int] = {}  # slot -> commit point kept until firings are out
         self._wake = asyncio.Event()
@@ -80,7 +86,7 @@ class DueWindows:
             for slot in self._slots()
             if (offset := self._evaluator.held_offset(slot)) is not None
         }
-        firings = self._evaluator.due(now)
+        firings = self._evaluator.due(now, paused=self._paused())
         await self._outgoing.publish(self._commands(firings, "proactive"))
         self._held = {}  # kept on a failure or a stop: the firings were not all out
         published = self._clock()

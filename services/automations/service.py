@@ -65,8 +65,16 @@ class AutomationsService:
         self._max_batch = max_batch
         self._owned: dict[str, frozenset[int]] = {}
         self._seen: dict[int, OrderedDict[tuple[UUID, ...], None]] = {}
+        # slot -> end offset: read again after an assignment, up to there, before a window of
+        # it may fire (a record still to come may be the event that prevents the firing)
+        self._replaying: dict[int, int] = {}
         self.due = DueWindows(
-            evaluator, outgoing, metrics, commands=self.commands, slots=self.owned_slots
+            evaluator,
+            outgoing,
+            metrics,
+            commands=self.commands,
+            slots=self.owned_slots,
+            paused=lambda: self._replaying.keys(),
         )
         metrics.watch(lambda: len(rules), lambda: len(evaluator))
 
@@ -89,10 +97,12 @@ class AutomationsService:
         outgoing: list[Message] = []
         firings: list[Firing] = []
         for record, item in zip(records, inputs, strict=True):
+            where = slot(record.topic, record.partition)
+            if self._replaying.get(where, 0) <= record.offset + 1:
+                self._replaying.pop(where, None)
             if item is None:
                 continue
             self._metrics.events.labels(record.topic).inc()
-            where = slot(record.topic, record.partition)
             route = item.route
             if self._seen_before(where, item.event.id, route):
                 continue
@@ -129,12 +139,16 @@ class AutomationsService:
             where = slot(assignment.topic, partition)
             self.evaluator.drop_partition(where)
             self._seen.pop(where, None)
+            self._replaying.pop(where, None)
         self._owned[assignment.topic] = assignment.partitions
+        for partition, end in assignment.replaying.items():
+            self._replaying[slot(assignment.topic, partition)] = end
         log.info(
             "partitions_owned",
             topic=assignment.topic,
             partitions=sorted(assignment.partitions),
             dropped=sorted(previous),
+            replaying=dict(assignment.replaying),
             open_windows=len(self.evaluator),
         )
 

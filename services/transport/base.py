@@ -13,7 +13,7 @@ Error policy, applied by both buses in the same way (see `dispatch.py`):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,6 +42,9 @@ class Assignment:
     partitions: frozenset[int]
     partition_count: int
     partitioner: Callable[[bytes, int], int]  # (key, partition count) -> partition
+    # partition -> its end offset, for the partitions that will be read again from an older
+    # commit point: their records up to there were handled before (by someone)
+    replaying: Mapping[int, int] = field(default_factory=dict)
 
     def owns(self, key: str) -> bool:
         return self.partitioner(key.encode(), self.partition_count) in self.partitions

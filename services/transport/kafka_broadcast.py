@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 
 from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher
-from services.transport.kafka_consumer import to_record
+from services.transport.kafka_group import to_record
 
 log = structlog.get_logger(__name__)
 
