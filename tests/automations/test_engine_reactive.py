@@ -93,3 +93,90 @@ def test_an_event_the_trigger_does_not_expect_or_match_is_not_routed() -> None:
 
     routes = evaluator.routes(run_event("Completed", uuid4(), 1))
     assert [r.automation_id for r in routes] == [MAX_RUNTIME_AUTOMATION_ID]
+
+
+def _three_failures_a_minute(**fields: object) -> EventTrigger:
+    return _per_event(threshold=3, within=60, **fields)
+
+
+def test_a_threshold_fires_once_as_the_count_reaches_it_within_the_window() -> None:
+    rule = automation(_three_failures_a_minute(for_each=["related:deployment:prefect.resource.id"]))
+    evaluator = Evaluator()
+    evaluator.set_automation(rule)
+    failed = [run_event("Failed", uuid4(), s, deployment="d1") for s in (0, 10, 20, 30, 40)]
+
+    fired = feed(evaluator, failed)
+
+    [firing] = fired  # the 4th and 5th fall in the window that already fired
+    assert firing.fired_at == at(20)
+    assert firing.labels == {"related:deployment:prefect.resource.id": "prefect.deployment.d1"}
+    assert firing.id == firing_id(rule.id, rule.trigger.id, ("prefect.deployment.d1",), at(0))
+    assert firing.flow_run_id() == failed[2].flow_run_id()  # the triggering event's run
+
+
+def test_after_the_window_the_count_starts_over() -> None:
+    evaluator = Evaluator()
+    evaluator.set_automation(automation(_three_failures_a_minute()))
+    runs = [uuid4() for _ in range(6)]
+    times = (0, 10, 20, 61, 62, 122)
+
+    fired = feed(evaluator, [run_event("Failed", r, s) for r, s in zip(runs, times, strict=True)])
+
+    assert [f.fired_at for f in fired] == [at(20)]  # 61, 62 and 122 are not within a minute
+    more = feed(evaluator, [run_event("Failed", uuid4(), s) for s in (123, 124)])
+    assert [f.fired_at for f in more] == [at(124)]
+
+
+def test_too_few_events_within_the_window_never_fire() -> None:
+    evaluator = Evaluator()
+    evaluator.set_automation(automation(_three_failures_a_minute()))
+
+    fired = feed(evaluator, [run_event("Failed", uuid4(), s) for s in (0, 59, 60, 119.99, 200)])
+
+    assert fired == []
+    evaluator.due(at(1000))
+    assert len(evaluator) == 0  # expired windows are forgotten
+
+
+def test_buckets_count_apart() -> None:
+    evaluator = Evaluator()
+    evaluator.set_automation(
+        automation(_three_failures_a_minute(for_each=["related:deployment:prefect.resource.id"]))
+    )
+
+    fired = feed(
+        evaluator,
+        [run_event("Failed", uuid4(), s, deployment=d) for s, d in enumerate("ababa")],
+    )
+
+    assert [f.labels for f in fired] == [
+        {"related:deployment:prefect.resource.id": "prefect.deployment.a"}
+    ]
+
+
+def test_with_after_only_expected_events_after_the_opening_one_count() -> None:
+    trigger = _per_event(after=["prefect.flow-run.Running"], threshold=2, within=60)
+    evaluator = Evaluator()
+    evaluator.set_automation(automation(trigger))
+    run = uuid4()
+
+    assert feed(evaluator, [run_event("Failed", run, s) for s in (0, 1, 2)]) == []
+    fired = feed(
+        evaluator,
+        [
+            run_event("Running", run, 10),
+            run_event("Failed", run, 11),
+            run_event("Failed", run, 12),
+            run_event("Failed", run, 13),
+        ],
+    )
+    assert [f.fired_at for f in fired] == [at(12)]  # and then the window is closed
+
+
+def test_a_threshold_with_no_window_counts_events_until_it_is_reached() -> None:
+    evaluator = Evaluator()
+    evaluator.set_automation(automation(_per_event(threshold=2)))
+
+    fired = feed(evaluator, [run_event("Failed", uuid4(), s) for s in (0, 500, 1000, 5000)])
+
+    assert [f.fired_at for f in fired] == [at(500), at(5000)]

@@ -46,8 +46,20 @@ def run_event(
     )
 
 
+def custom_event(
+    name: str, seconds: float, resource: str = "custom.thing", related: list[Labels] | None = None
+) -> Event:
+    """A producer's own event about `resource` at T0 + seconds."""
+    return Event(
+        occurred_at=at(seconds),
+        event=name,
+        resource={"prefect.resource.id": resource},
+        related=related or [],
+    )
+
+
 def automation(
-    trigger: Trigger, actions: list[object] | None = None, **fields: object
+    trigger: Trigger | dict[str, object], actions: list[object] | None = None, **fields: object
 ) -> Automation:
     return Automation.model_validate(
         {
