@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -59,7 +59,7 @@ def custom_event(
 
 
 def automation(
-    trigger: Trigger | dict[str, object], actions: list[object] | None = None, **fields: object
+    trigger: Trigger | Mapping[str, object], actions: list[object] | None = None, **fields: object
 ) -> Automation:
     return Automation.model_validate(
         {

@@ -9,16 +9,14 @@ same. After firing, the kept firings are spent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from schemas.automations import CompoundTrigger
 from schemas.events import Event
+from services.automations.engine.deadlines import Deadlines, Unit
 from services.automations.engine.holds import Holds
 from services.automations.engine.index import Composite, Leaf
-
-# a bucket's window: (automation, event trigger, bucket); a composite's pending: (.., .., None)
-Unit = tuple[UUID, UUID, tuple[str, ...] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +45,7 @@ class CompositeFire:
 
 
 def expire(trigger: Composite, pending: Pending, now: datetime) -> None:
-    """Forget child firings older than `within` before `now` (event time)."""
+    """Forget child firings more than `within` before `now` (event time)."""
     if trigger.within is None:
         return
     horizon = now - trigger.within
@@ -56,21 +54,26 @@ def expire(trigger: Composite, pending: Pending, now: datetime) -> None:
 
 
 def child_fired(trigger: Composite, pending: Pending, firing: ChildFiring) -> CompositeFire | None:
-    """Keep the child's firing; answers the composite's firing when it is complete."""
-    expire(trigger, pending, firing.fired_at)
+    """Keep the child's firing; answers the composite's firing when it is complete.
+
+    Which firings are within `within` of each other depends on their times, not on the order
+    they arrive in (a proactive child's firing may be handed up after a later one)."""
     if isinstance(trigger, CompoundTrigger) and trigger.required() == 1:
         # Prefect's shortcut: one child is enough, nothing is kept
         return CompositeFire(firing.fired_at, firing.fired_at, firing.event, firing.since)
-    pending.firings[firing.trigger_id] = firing
+    kept = pending.firings.get(firing.trigger_id)
+    if kept is None or kept.fired_at <= firing.fired_at:
+        pending.firings[firing.trigger_id] = firing  # the latest firing of each child counts
+    expire(trigger, pending, max(f.fired_at for f in pending.firings.values()))
     if not _ready(trigger, pending):
         return None
-    spent = list(pending.firings.values())
+    spent = sorted(pending.firings.values(), key=lambda f: f.fired_at)
     pending.firings.clear()
     since = [f.since for f in spent if f.since is not None]
     return CompositeFire(
-        window_start=min(f.fired_at for f in spent),
-        fired_at=firing.fired_at,
-        event=firing.event,
+        window_start=spent[0].fired_at,
+        fired_at=spent[-1].fired_at,
+        event=spent[-1].event,
         since=min(since) if since else None,
     )
 
@@ -88,9 +91,11 @@ def _ready(trigger: Composite, pending: Pending) -> bool:
 class Composites:
     """The pending child firings of every composite trigger, and the offsets they hold."""
 
-    def __init__(self, holds: Holds) -> None:
+    def __init__(self, holds: Holds, deadlines: Deadlines) -> None:
         self._pending: dict[Unit, Pending] = {}
+        self._triggers: dict[Unit, Composite] = {}
         self._holds = holds
+        self._deadlines = deadlines
 
     def climb(
         self, leaf: Leaf, child: ChildFiring, partition: int | None, offset: int | None
@@ -101,6 +106,7 @@ class Composites:
         for parent in leaf.parents:
             unit: Unit = (leaf.automation_id, parent.id, None)
             pending = self._pending.setdefault(unit, Pending())
+            self._triggers[unit] = parent
             fired = child_fired(parent, pending, child)
             self._keep(unit, pending, partition, offset)
             if fired is None:
@@ -114,21 +120,41 @@ class Composites:
     ) -> None:
         if not pending.firings:
             del self._pending[unit]
+            del self._triggers[unit]
             self._holds.release(unit, offset)
             return
         since = pending.since()
         if partition is not None and since is not None:
             self._holds.track(unit, partition, since, since if offset is None else offset)
+        expiry = self.expiry(unit)
+        if expiry is not None:
+            self._deadlines.push(partition, expiry, unit)
+
+    def expiry(self, unit: Unit) -> datetime | None:
+        """When the oldest kept firing can no longer be within `within` of a new one."""
+        pending, trigger = self._pending.get(unit), self._triggers.get(unit)
+        if pending is None or trigger is None or trigger.within is None:
+            return None
+        oldest = min(f.fired_at for f in pending.firings.values())
+        return oldest + trigger.within + timedelta(microseconds=1)
+
+    def expire(self, unit: Unit, now: datetime, partition: int | None) -> None:
+        """The clock reached `now`: forget the firings too old to count."""
+        pending, trigger = self._pending.get(unit), self._triggers.get(unit)
+        if pending is not None and trigger is not None and trigger.within is not None:
+            expire(trigger, pending, now - timedelta(microseconds=1))
+            self._keep(unit, pending, partition, None)
 
     def units(self) -> list[Unit]:
         return list(self._pending)
 
     def forget(self, unit: Unit) -> None:
-        if self._pending.pop(unit, None) is not None:
-            self._holds.release(unit)
+        self.drop(unit)
+        self._holds.release(unit)
 
     def drop(self, unit: Unit) -> None:
         self._pending.pop(unit, None)
+        self._triggers.pop(unit, None)
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -7,17 +7,16 @@ partition from `held_offset` rebuilds the same windows and the same firing ids.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Collection
 from datetime import datetime
-from itertools import count
 from uuid import UUID
 
 from schemas.automations import Automation, EventTrigger
 from schemas.events import RESOURCE_ID, Event, flow_run_id_of
 from schemas.matching import bucket_key, covers
 from services.automations.engine import max_runtime
-from services.automations.engine.composite import ChildFiring, Composites, Unit
+from services.automations.engine.composite import ChildFiring, Composites
+from services.automations.engine.deadlines import Deadlines, Unit
 from services.automations.engine.firing import Firing, Route, firing_id
 from services.automations.engine.holds import Holds, Position
 from services.automations.engine.index import Leaf, NameIndex, leaves
@@ -33,9 +32,8 @@ class Evaluator:
         self._index = NameIndex()
         self._windows: dict[Unit, Window] = {}
         self._holds = Holds()
-        self._composites = Composites(self._holds)
-        self._deadlines: list[tuple[datetime, int, Unit]] = []
-        self._sequence = count()
+        self._deadlines = Deadlines(self._end_of)
+        self._composites = Composites(self._holds, self._deadlines)
 
     # -- the rules ---------------------------------------------------------------------------
     def set_automation(self, automation: Automation) -> None:
@@ -82,46 +80,40 @@ class Evaluator:
         self, route: Route, event: Event, *, position: Position | None = None
     ) -> list[Firing]:
         """Evaluate the event in the route's bucket; `position` = (partition, offset) of the
-        record it came in, so `held_offset` can say which records the windows still need."""
+        record it came in, so `held_offset` can say which records the windows still need.
+
+        The partition's windows that ended by the event's time are closed first (their
+        firings come first in the answer): a replayed partition fires what it fired live, in
+        the same order, however long after."""
+        fired = [] if position is None else self._close_until(event.occurred_at, [position[0]])
         unit: Unit = (route.automation_id, route.trigger_id, route.bucket)
         old = self._windows.get(unit)
-        if route.automation_id == BUILTIN:
-            new, fires = max_runtime.apply_event(old, event)
-            return self._settle(unit, None, old, (new, fires), position)
         leaf = self._leaves.get((route.automation_id, route.trigger_id))
-        if leaf is None:
-            return []  # the rule was changed or removed since the route was made
-        return self._settle(unit, leaf, old, apply_event(leaf.trigger, old, event), position)
+        if route.automation_id == BUILTIN:
+            step, fresh = max_runtime.apply_event(old, event), max_runtime.apply_event(None, event)
+        elif leaf is not None:
+            step, fresh = (
+                apply_event(leaf.trigger, old, event),
+                apply_event(leaf.trigger, None, event),
+            )
+        else:
+            return fired  # the rule was changed or removed since the route was made
+        # a record that ends a window and would do the same to an empty bucket (a run's
+        # Completed, an event opening the next window) is not needed to rebuild the old one
+        needed = old is None or step[0] is old or not _same(fresh[0], step[0])
+        return fired + self._settle(unit, leaf, old, step, position, needed)
 
     # -- time --------------------------------------------------------------------------------
     def due(self, now: datetime, *, paused: Collection[int] = ()) -> list[Firing]:
         """Close every window whose end is at or before `now`: proactive ones fire (once; never
         before their end). Windows of `paused` partitions (still being replayed after an
-        assignment, so an event that prevents a firing may be yet to come) wait."""
-        firings: list[Firing] = []
-        waiting: list[tuple[datetime, int, Unit]] = []
-        while self._deadlines and self._deadlines[0][0] <= now:
-            entry = heapq.heappop(self._deadlines)
-            window = self._windows.get(entry[2])
-            if window is None or window.end != entry[0]:
-                continue  # superseded
-            partition = self._holds.partition_of(entry[2])
-            if partition is not None and partition in paused:
-                waiting.append(entry)
-                continue
-            firings += self._close(entry[2], window, partition)
-        for entry in waiting:
-            heapq.heappush(self._deadlines, entry)
-        return firings
+        assignment, so an event that prevents a firing may be yet to come) wait: their
+        replayed events' times close them."""
+        return self._close_until(now, None, paused)
 
     def next_deadline(self) -> datetime | None:
-        while self._deadlines:
-            end, _, unit = self._deadlines[0]
-            window = self._windows.get(unit)
-            if window is not None and window.end == end:
-                return end
-            heapq.heappop(self._deadlines)
-        return None
+        """The earliest end of an open window (the service calls `due` then)."""
+        return self._deadlines.next()
 
     # -- partitions --------------------------------------------------------------------------
     def held_offset(self, partition: int) -> int | None:
@@ -130,6 +122,7 @@ class Evaluator:
 
     def drop_partition(self, partition: int) -> None:
         """Forget the windows built from that partition (it was revoked)."""
+        self._deadlines.drop(partition)
         for unit in self._holds.drop_partition(partition):
             self._windows.pop(unit, None)  # type: ignore[call-overload]
             self._composites.drop(unit)  # type: ignore[arg-type]
@@ -138,6 +131,23 @@ class Evaluator:
         return len(self._windows) + len(self._composites)
 
     # -- inside ------------------------------------------------------------------------------
+    def _end_of(self, unit: Unit) -> datetime | None:
+        if unit[2] is None:
+            return self._composites.expiry(unit)
+        window = self._windows.get(unit)
+        return None if window is None else window.end
+
+    def _close_until(
+        self, until: datetime, partitions: list[int] | None, paused: Collection[int] = ()
+    ) -> list[Firing]:
+        fired: list[Firing] = []
+        for unit, partition in self._deadlines.pop(until, partitions, paused):
+            if unit[2] is None:
+                self._composites.expire(unit, until, partition)
+            else:
+                fired += self._close(unit, self._windows[unit], partition)
+        return fired
+
     def _close(self, unit: Unit, window: Window, partition: int | None) -> list[Firing]:
         leaf = self._leaves.get((unit[0], unit[1]))
         if unit[0] == BUILTIN:
@@ -150,7 +160,13 @@ class Evaluator:
         return self._settle(unit, leaf, window, step, position)
 
     def _settle(
-        self, unit: Unit, leaf: Leaf | None, old: Window | None, step: Step, at: Position | None
+        self,
+        unit: Unit,
+        leaf: Leaf | None,
+        old: Window | None,
+        step: Step,
+        at: Position | None,
+        needed: bool = True,
     ) -> list[Firing]:
         """Keep the bucket's new window, track the offsets it holds, hand up what fired."""
         new, fires = step
@@ -161,12 +177,12 @@ class Evaluator:
         if new is not old:
             if old is not None:
                 del self._windows[unit]
-                self._holds.release(unit, offset)
+                self._holds.release(unit, offset if needed else None)
             if new is not None:
                 self._windows[unit] = new
-                if new.end is not None:
-                    heapq.heappush(self._deadlines, (new.end, next(self._sequence), unit))
         if new is not None:
+            if new is not old and new.end is not None:
+                self._deadlines.push(partition, new.end, unit)
             if new.since is None:
                 new.since = offset
             if partition is not None and new.since is not None:
@@ -199,6 +215,17 @@ class Evaluator:
         top, fired = done
         ident = firing_id(automation_id, top, (), fired.window_start)
         return [Firing(ident, automation_id, top, fired.fired_at, {}, fired.event)]
+
+
+def _same(one: Window | None, other: Window | None) -> bool:
+    if one is None or other is None:
+        return one is other
+    return (one.start, one.end, one.count, one.fired) == (
+        other.start,
+        other.end,
+        other.count,
+        other.fired,
+    )
 
 
 def _key(leaf: Leaf, bucket: tuple[str, ...], event: Event) -> str:
