@@ -166,6 +166,10 @@ class _Operators(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class AutomationIdFilter(_Operators):
+    any_: list[UUID] | None = None
+
+
 class AutomationNameFilter(_Operators):
     any_: list[str] | None = None
 
@@ -175,12 +179,15 @@ class AutomationCreatedFilter(_Operators):
 
 
 class AutomationTagsFilter(_Operators):
+    operator: Literal["and_", "or_"] = "and_"  # how its criteria combine, as in Prefect
     all_: list[str] | None = None
     any_: list[str] | None = None
     is_null_: bool | None = None
 
 
 class AutomationFilterCriteria(_Operators):
+    operator: Literal["and_", "or_"] = "and_"
+    id: AutomationIdFilter | None = None
     name: AutomationNameFilter | None = None
     created: AutomationCreatedFilter | None = None
     tags: AutomationTagsFilter | None = None

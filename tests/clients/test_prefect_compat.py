@@ -7,10 +7,7 @@ and its `PrefectClient` as subprocesses with PREFECT_API_URL pointing at cancelb
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,49 +15,12 @@ import pytest
 from schemas.states import StateType
 from services.client import Completed, Running, SyncCancelbusClient
 from services.localinfra.service_process import StateProcess
-from tests.clients.prefect_venv import prefect_venv
+from tests.clients.prefect_cli import prefect
 
 # building the prefect environment on a cold machine takes minutes; once cached, seconds
 pytestmark = pytest.mark.timeout(900)
 
 SCRIPT = Path(__file__).with_name("prefect_client_script.py")
-
-
-@pytest.fixture(scope="module")
-def prefect_bin() -> Path:
-    return prefect_venv() / "bin"
-
-
-@pytest.fixture
-def state_process(tmp_path: Path) -> Iterator[StateProcess]:
-    env = {"CANCELBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
-    env_drop = {"CANCELBUS_KAFKA_BOOTSTRAP_SERVERS": "", "CANCELBUS_API_TOKEN": ""}
-    process = StateProcess({**env_drop, **env}, tmp_path / "state.log")
-    process.start()
-    try:
-        process.wait_healthy()
-        yield process
-    finally:
-        process.terminate()
-
-
-def prefect(
-    bin_dir: Path, api_url: str, home: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": api_url,
-        "PREFECT_HOME": str(home),
-        "COLUMNS": "250",
-    }
-    return subprocess.run(
-        [str(bin_dir / args[0]), *args[1:]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def test_prefect_cli_lists_inspects_and_cancels(

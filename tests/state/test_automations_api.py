@@ -131,7 +131,8 @@ async def test_delete_then_it_is_gone(api: Api) -> None:
     again = await api.http.delete(f"/api/automations/{created['id']}")
     assert again.status_code == 404
     assert again.json() == {"detail": f"Automation {created['id']} not found"}
-    assert (await api.get("not-a-uuid")).status_code == 422
+    # as Prefect's `{id:uuid}` routes: no automation has another id
+    assert (await api.get("not-a-uuid")).status_code == 404
 
 
 async def test_every_change_is_published_for_the_replicas(api: Api) -> None:
@@ -187,6 +188,11 @@ async def test_filter_sorts_pages_and_selects(api: Api) -> None:
     assert await api.names(**where(tags={"is_null_": False})) == ["alpha", "bravo"]
     before = made[1]["created"]
     assert await api.names(**where(created={"before_": before})) == ["alpha", "bravo"]
+    assert await api.names(**where(id={"any_": [made[1]["id"], str(uuid4())]})) == ["alpha"]
+    either = where(operator="or_", name={"any_": ["alpha"]}, tags={"is_null_": True})
+    assert await api.names(**either) == ["alpha", "charlie"]
+    either_tag = where(tags={"operator": "or_", "all_": ["nightly"], "is_null_": True})
+    assert await api.names(**either_tag) == ["bravo", "charlie"]
     # Prefect's client sends the operator and unset criteria as nulls
     assert await api.names(**where(operator="and_", name=None, id=None, tags=None)) == [
         "alpha",

@@ -69,13 +69,13 @@ async def create_automation(body: AutomationCreate, request: Request) -> Automat
     return await _automations(request).create(body)
 
 
-@router.put("/{automation_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.put("/{automation_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def update_automation(automation_id: UUID, body: AutomationUpdate, request: Request) -> None:
     """Replace the fields given (new trigger ids)."""
     await _automations(request).replace(automation_id, body)
 
 
-@router.patch("/{automation_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.patch("/{automation_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def patch_automation(
     automation_id: UUID, body: AutomationPartialUpdate, request: Request
 ) -> None:
@@ -83,7 +83,7 @@ async def patch_automation(
     await _automations(request).set_enabled(automation_id, body)
 
 
-@router.delete("/{automation_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{automation_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_automation(automation_id: UUID, request: Request) -> None:
     await _automations(request).delete(automation_id)
 
@@ -102,7 +102,7 @@ async def count_automations(request: Request, body: AutomationFilter | None = No
     return await _automations(request).count(body.automations if body else None)
 
 
-@router.get("/{automation_id}")
+@router.get("/{automation_id:uuid}")
 async def read_automation(automation_id: UUID, request: Request) -> Automation:
     return await _automations(request).read(automation_id)
 

@@ -10,7 +10,12 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schemas.automations import AutomationFilter, AutomationFilterCriteria, AutomationSort
+from schemas.automations import (
+    AutomationFilter,
+    AutomationFilterCriteria,
+    AutomationSort,
+    AutomationTagsFilter,
+)
 from services.state.automations.rows import COLUMNS, AutomationRow
 from services.state.db.tables import automations
 
@@ -75,26 +80,40 @@ def owned_by(
 
 
 def where(criteria: AutomationFilterCriteria | None) -> list[sa.ColumnElement[bool]]:
-    """The WHERE clauses of a filter (all must hold)."""
+    """The WHERE clause of a filter, as a list (empty: everything matches)."""
     if criteria is None:
         return []
     clauses: list[sa.ColumnElement[bool]] = []
+    if criteria.id is not None and criteria.id.any_ is not None:
+        clauses.append(automations.c.id.in_(criteria.id.any_))
     if criteria.name is not None and criteria.name.any_ is not None:
         clauses.append(automations.c.name.in_(criteria.name.any_))
     if criteria.created is not None and criteria.created.before_ is not None:
         clauses.append(automations.c.created <= criteria.created.before_)
-    tags = criteria.tags
-    if tags is not None:
-        # a JSON list: match the serialised element, which works on SQLite and PostgreSQL
-        text = sa.cast(automations.c.tags, sa.Text)
-        for tag in tags.all_ or []:
-            clauses.append(text.contains(json.dumps(tag), autoescape=True))
-        if tags.any_ is not None:
-            clauses.append(
-                sa.or_(
-                    sa.false(), *(text.contains(json.dumps(t), autoescape=True) for t in tags.any_)
-                )
-            )
-        if tags.is_null_ is not None:
-            clauses.append(text == "[]" if tags.is_null_ else text != "[]")
+    if criteria.tags is not None:
+        clauses.extend(_tags(criteria.tags))
+    return _combined(criteria.operator, clauses)
+
+
+def _tags(tags: AutomationTagsFilter) -> list[sa.ColumnElement[bool]]:
+    # a JSON list: match the serialised element, which works on SQLite and PostgreSQL
+    text = sa.cast(automations.c.tags, sa.Text)
+
+    def has(tag: str) -> sa.ColumnElement[bool]:
+        return text.contains(json.dumps(tag), autoescape=True)
+
+    clauses: list[sa.ColumnElement[bool]] = []
+    if tags.all_ is not None:
+        clauses.append(sa.and_(sa.true(), *map(has, tags.all_)))
+    if tags.any_ is not None:
+        clauses.append(sa.or_(sa.false(), *map(has, tags.any_)))
+    if tags.is_null_ is not None:
+        clauses.append(text == "[]" if tags.is_null_ else text != "[]")
+    return _combined(tags.operator, clauses)
+
+
+def _combined(operator: str, clauses: list[sa.ColumnElement[bool]]) -> list[sa.ColumnElement[bool]]:
+    """Prefect's operators: all clauses must hold (`and_`), or any one (`or_`)."""
+    if operator == "or_" and len(clauses) > 1:
+        return [sa.or_(*clauses)]
     return clauses
