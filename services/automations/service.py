@@ -39,6 +39,7 @@ GROUP = "cancelbus.automations"
 RULES_GROUP = "cancelbus.automations.rules"
 SEEN_PER_PARTITION = 4096  # recent event ids per partition: a redelivered event counts once
 _SLOT_STRIDE = 10_000  # more than any topic's partitions
+LOG_EACH_UP_TO = 10
 
 
 def slot(topic: str, partition: int) -> int:
@@ -168,7 +169,8 @@ class AutomationsService:
             commands.extend(commands_for(firing, automation))
             self._metrics.firings.labels(posture).inc()
             run_id = firing.flow_run_id()
-            log.info(
+            # one line per firing unless many fire at once (the proactive loop logs a summary)
+            (log.info if len(firings) <= LOG_EACH_UP_TO else log.debug)(
                 "automation_fired",
                 automation_id=str(firing.automation_id),
                 firing_id=str(firing.id),
