@@ -147,9 +147,13 @@ async def run(plan: Plan) -> bool:
         lags = await load(broker.bootstrap_servers, plan.rate, plan.duration)
         half = len(lags) // 2
         print(f"  {plan.rate} state changes/s for {plan.duration:g} s, lag each second: {lags}")
-        steady = (
-            max(lags[half:]) <= max(plan.rate, max(lags[:half] or [0])) and lags[-1] < plan.rate
-        )
+        # not growing: the second half no higher than the first (or one second of traffic),
+        # and nearly caught up once the load stops
+        ceiling = max(plan.rate, max(lags[:half] or [0]))
+        steady = max(lags[half:]) <= ceiling and lags[-1] < plan.rate
+        behind = await caught_up(broker.bootstrap_servers, 120)
+        when = "NOT within 120 s" if behind is None else f"after {behind:.1f} s"
+        print(f"  the group committed every state change {when}")
 
         runs = await running_runs(broker.bootstrap_servers, plan.windows, plan.within, plan.ramp)
         print(
