@@ -3,6 +3,7 @@ windows still need, forgetting a revoked partition, and waiting while one is rep
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
 from uuid import uuid4
 
 from schemas.automations import EventTrigger
@@ -99,3 +100,66 @@ def test_replacing_an_automation_starts_its_windows_afresh() -> None:
 def _routed(evaluator: Evaluator, event: Event) -> tuple[Route, Event]:
     [route] = evaluator.routes(event)
     return route, event
+
+
+def test_on_a_busy_partition_the_held_offset_follows_the_oldest_run_still_running() -> None:
+    """Runs start and finish overlapping all the time; the committed offset must still move."""
+    evaluator = Evaluator()
+    runs = [uuid4() for _ in range(50)]
+    offset = 0
+    for n, run in enumerate(runs):
+        events = [run_event("Running", run, n, tags=LIMIT)]
+        if n >= 3:
+            events.append(run_event("Completed", runs[n - 3], n + 0.5))
+        for event in events:
+            evaluator.apply(*_routed(evaluator, event), position=(0, offset))
+            offset += 1
+
+    assert evaluator.held_offset(0) == offset - 6  # the oldest of the three still running
+
+
+def test_an_event_from_a_clock_ahead_does_not_fire_windows_early() -> None:
+    evaluator = Evaluator()
+    run, other = uuid4(), uuid4()
+    evaluator.apply(*_routed(evaluator, run_event("Running", run, 0, tags=LIMIT)), position=(1, 0))
+
+    ahead = run_event("Completed", other, 3600)
+    assert evaluator.apply(*_routed(evaluator, ahead), position=(1, 1), now=at(10)) == []
+    assert [f.fired_at for f in evaluator.due(at(60))] == [at(60)]
+
+
+def test_times_in_another_zone_or_none_name_the_same_instant() -> None:
+    evaluator = Evaluator()
+    run = uuid4()
+    running = run_event("Running", run, 0, tags=LIMIT)
+    naive = running.model_copy(update={"occurred_at": running.occurred_at.replace(tzinfo=None)})
+    zone = timezone(timedelta(hours=2))
+    shifted = running.model_copy(update={"occurred_at": running.occurred_at.astimezone(zone)})
+
+    ids = set()
+    for event in (running, naive, shifted):
+        evaluator.apply(*_routed(evaluator, event), position=(0, 0))
+        [fired] = evaluator.due(at(60))
+        ids.add(fired.id)
+    assert len(ids) == 1
+
+
+def test_the_same_automation_again_keeps_its_windows() -> None:
+    """The rule-change topic is read anew on every start: that must not lose open windows."""
+    rule = automation(
+        EventTrigger.model_validate(
+            {
+                "posture": "Proactive",
+                "after": ["prefect.flow-run.Running"],
+                "expect": ["prefect.flow-run.Completed"],
+                "within": 60,
+            }
+        )
+    )
+    evaluator = Evaluator()
+    evaluator.set_automation(rule)
+    evaluator.apply(*_routed(evaluator, run_event("Running", uuid4(), 0)), position=(0, 0))
+
+    evaluator.set_automation(rule.model_copy(deep=True))
+
+    assert len(evaluator.due(at(60))) == 1

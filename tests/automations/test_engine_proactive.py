@@ -153,3 +153,28 @@ def test_without_after_windows_tumble_from_the_first_event_and_the_first_short_o
     [fired] = evaluator.due(first + timedelta(seconds=400))
     assert fired.fired_at == first + timedelta(seconds=240)  # the first silent window's end
     assert evaluator.due(first + timedelta(seconds=10_000)) == []  # the bucket is closed
+
+
+def test_a_standing_rule_is_watched_from_when_it_is_loaded_and_fires_each_silent_window() -> None:
+    """Without `after` or `for_each` ("at least 2 deploys every minute"), Prefect watches the
+    rule from when it is loaded: no event at all must fire too, once per silent window."""
+    trigger = EventTrigger.model_validate(
+        {"posture": "Proactive", "expect": ["deploy.done"], "threshold": 2, "within": 60}
+    )
+    rule = automation(trigger, updated=at(30))  # loaded mid-window: that window is not judged
+    evaluator = Evaluator()
+    evaluator.set_automation(rule)
+    [route] = evaluator.standing_routes()
+    assert route.key == f"{rule.id}:{trigger.id}:"
+
+    evaluator.arm(route, at(30), partition=4)
+    evaluator.arm(route, at(31), partition=4)  # armed once
+
+    assert evaluator.next_deadline() == at(120)
+    feed(evaluator, [custom_event("deploy.done", 70), custom_event("deploy.done", 80)], partition=4)
+    assert evaluator.due(at(120)) == []  # two came
+    feed(evaluator, [custom_event("deploy.done", 130)], partition=4)
+    assert [f.fired_at for f in evaluator.due(at(240))] == [at(180), at(240)]
+    assert evaluator.held_offset(4) is None  # an empty window needs no record
+    evaluator.drop_partition(4)
+    assert evaluator.next_deadline() is None

@@ -9,99 +9,127 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
 from schemas.automations import Automation, EventTrigger
-from schemas.events import RESOURCE_ID, Event, flow_run_id_of
-from schemas.matching import bucket_key, covers
+from schemas.events import Event
 from services.automations.engine import max_runtime
 from services.automations.engine.composite import ChildFiring, Composites
 from services.automations.engine.deadlines import Deadlines, Unit
-from services.automations.engine.firing import Firing, Route, firing_id
+from services.automations.engine.firing import Firing, Route, in_utc, make_firing
 from services.automations.engine.holds import Holds, Position
-from services.automations.engine.index import Leaf, NameIndex, leaves
-from services.automations.engine.windows import Fire, Step, Window, apply_event, close
-
-BUILTIN = max_runtime.MAX_RUNTIME_AUTOMATION_ID
+from services.automations.engine.index import Leaf
+from services.automations.engine.rules import BUILTIN, Rules
+from services.automations.engine.windows import (
+    Fire,
+    Step,
+    Window,
+    apply_event,
+    close,
+    first_window,
+    same,
+    standing,
+)
 
 
 class Evaluator:
     def __init__(self) -> None:
-        self._automations: dict[UUID, Automation] = {}
-        self._leaves: dict[tuple[UUID, UUID], Leaf] = {}
-        self._index = NameIndex()
+        self._rules = Rules()
         self._windows: dict[Unit, Window] = {}
         self._holds = Holds()
         self._deadlines = Deadlines(self._end_of)
         self._composites = Composites(self._holds, self._deadlines)
+        self._standing: dict[Unit, int | None] = {}  # armed standing buckets: their partition
 
     # -- the rules ---------------------------------------------------------------------------
     def set_automation(self, automation: Automation) -> None:
-        """Add or replace (its windows start afresh); a disabled automation is removed."""
-        self.remove_automation(automation.id)
-        if not automation.enabled or automation.id == BUILTIN:
+        """Add or replace (its windows start afresh); a disabled automation is removed. The
+        same automation again (a rule-change topic read anew) changes nothing."""
+        if self._rules.automation(automation.id) == automation:
             return
-        self._automations[automation.id] = automation
-        for leaf in leaves(automation):
-            self._leaves[(automation.id, leaf.trigger.id)] = leaf
-            self._index.add(leaf)
+        self.remove_automation(automation.id)
+        if automation.enabled and automation.id != BUILTIN:
+            self._rules.add(automation)
 
     def remove_automation(self, automation_id: UUID) -> None:
-        if self._automations.pop(automation_id, None) is None:
+        if not self._rules.remove(automation_id):
             return
-        for ident in [i for i in self._leaves if i[0] == automation_id]:
-            self._index.remove(self._leaves.pop(ident))
         for unit in [u for u in self._windows if u[0] == automation_id]:
             del self._windows[unit]
+            self._standing.pop(unit, None)
             self._holds.release(unit)
         for unit in [u for u in self._composites.units() if u[0] == automation_id]:
             self._composites.forget(unit)
 
     def automation(self, automation_id: UUID) -> Automation | None:
-        if automation_id == BUILTIN:
-            return max_runtime.MAX_RUNTIME_AUTOMATION
-        return self._automations.get(automation_id)
+        """The automation (the built-in max runtime's too), for `commands_for`."""
+        return self._rules.automation(automation_id)
 
     # -- events ------------------------------------------------------------------------------
     def routes(self, event: Event) -> list[Route]:
         """Every event trigger covering the event, with its bucket and partition key."""
-        found: list[Route] = []
-        for leaf in self._index.candidates(event.event):
-            if covers(leaf.trigger, event):
-                bucket = bucket_key(leaf.trigger, event)
-                key = _key(leaf, bucket, event)
-                found.append(Route(leaf.automation_id, leaf.trigger.id, bucket, key))
-        builtin = max_runtime.route(event)
-        if builtin is not None:
-            found.append(builtin)
-        return sorted(found, key=lambda r: (str(r.automation_id), str(r.trigger_id)))
+        return self._rules.routes(event)
 
     def apply(
-        self, route: Route, event: Event, *, position: Position | None = None
+        self,
+        route: Route,
+        event: Event,
+        *,
+        position: Position | None = None,
+        now: datetime | None = None,
     ) -> list[Firing]:
         """Evaluate the event in the route's bucket; `position` = (partition, offset) of the
         record it came in, so `held_offset` can say which records the windows still need.
 
-        The partition's windows that ended by the event's time are closed first (their
-        firings come first in the answer): a replayed partition fires what it fired live, in
+        The partition's windows that ended by the event's time (but not after `now`, the wall
+        clock: a producer's clock ahead of it must not fire windows early) are closed first,
+        their firings first in the answer: a replayed partition fires what it fired live, in
         the same order, however long after."""
-        fired = [] if position is None else self._close_until(event.occurred_at, [position[0]])
+        event = in_utc(event)
+        if position is None:
+            fired: list[Firing] = []
+        else:
+            until = event.occurred_at if now is None else min(event.occurred_at, now)
+            fired = self._close_until(until, [position[0]])
         unit: Unit = (route.automation_id, route.trigger_id, route.bucket)
         old = self._windows.get(unit)
-        leaf = self._leaves.get((route.automation_id, route.trigger_id))
+        leaf = self._rules.leaf(route.automation_id, route.trigger_id)
         if route.automation_id == BUILTIN:
-            step, fresh = max_runtime.apply_event(old, event), max_runtime.apply_event(None, event)
+            evaluate = max_runtime.apply_event
         elif leaf is not None:
-            step, fresh = (
-                apply_event(leaf.trigger, old, event),
-                apply_event(leaf.trigger, None, event),
-            )
+            evaluate = partial(apply_event, leaf.trigger)
         else:
             return fired  # the rule was changed or removed since the route was made
+        step, fresh = evaluate(old, event), evaluate(None, event)
         # a record that ends a window and would do the same to an empty bucket (a run's
         # Completed, an event opening the next window) is not needed to rebuild the old one
-        needed = old is None or step[0] is old or not _same(fresh[0], step[0])
+        needed = old is None or step[0] is old or not same(fresh[0], step[0])
         return fired + self._settle(unit, leaf, old, step, position, needed)
+
+    def standing_routes(self) -> list[Route]:
+        """The buckets that exist before any event: Proactive triggers with neither `after` nor
+        `for_each` ("at least N events every `within`"), which Prefect watches from the moment
+        the rule is loaded. The owner of a route's key `arm`s it."""
+        return self._rules.standing_routes()
+
+    def arm(self, route: Route, now: datetime, *, partition: int | None = None) -> None:
+        """Watch a standing bucket from the window holding `now` (the next one for a rule
+        updated during it), unless it is watched already: after a restart the window in
+        progress is rebuilt by the replayed events, or starts empty and fires if it stays so.
+        `partition` is the one its key is owned through (revoking it forgets the bucket)."""
+        unit: Unit = (route.automation_id, route.trigger_id, route.bucket)
+        leaf = self._rules.leaf(route.automation_id, route.trigger_id)
+        automation = self._rules.automation(route.automation_id)
+        if leaf is None or automation is None or not standing(leaf.trigger):
+            return
+        if unit in self._windows:
+            return
+        window = first_window(leaf.trigger, now, automation.updated)
+        self._windows[unit] = window
+        self._standing[unit] = partition
+        assert window.end is not None
+        self._deadlines.push(partition, window.end, unit)
 
     # -- time --------------------------------------------------------------------------------
     def due(self, now: datetime, *, paused: Collection[int] = ()) -> list[Firing]:
@@ -123,9 +151,12 @@ class Evaluator:
     def drop_partition(self, partition: int) -> None:
         """Forget the windows built from that partition (it was revoked)."""
         self._deadlines.drop(partition)
-        for unit in self._holds.drop_partition(partition):
-            self._windows.pop(unit, None)  # type: ignore[call-overload]
-            self._composites.drop(unit)  # type: ignore[arg-type]
+        for unit in [u for u, p in self._standing.items() if p == partition]:
+            del self._standing[unit]
+            self._windows.pop(unit, None)
+        for held in self._holds.drop_partition(partition):
+            self._windows.pop(held, None)  # type: ignore[call-overload]
+            self._composites.drop(held)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self._windows) + len(self._composites)
@@ -149,7 +180,7 @@ class Evaluator:
         return fired
 
     def _close(self, unit: Unit, window: Window, partition: int | None) -> list[Firing]:
-        leaf = self._leaves.get((unit[0], unit[1]))
+        leaf = self._rules.leaf(unit[0], unit[1])
         if unit[0] == BUILTIN:
             step = max_runtime.close(window)
         elif leaf is not None:
@@ -157,7 +188,7 @@ class Evaluator:
         else:
             return []
         position = None if partition is None or window.since is None else (partition, window.since)
-        return self._settle(unit, leaf, window, step, position)
+        return self._settle(unit, leaf, window, step, position, record=False)
 
     def _settle(
         self,
@@ -167,10 +198,13 @@ class Evaluator:
         step: Step,
         at: Position | None,
         needed: bool = True,
+        record: bool = True,
     ) -> list[Firing]:
-        """Keep the bucket's new window, track the offsets it holds, hand up what fired."""
+        """Keep the bucket's new window, track the offsets it holds, hand up what fired.
+        `at` is the record applied, or (`record` false) the one a closed window began at."""
         new, fires = step
         partition = at[0] if at is not None else self._holds.partition_of(unit)
+        partition = self._standing.get(unit) if partition is None else partition
         offset = at[1] if at is not None else None
         # what fired depended on the records from the old window's start (or this one) on
         since = old.since if old is not None and old.since is not None else offset
@@ -183,7 +217,7 @@ class Evaluator:
         if new is not None:
             if new is not old and new.end is not None:
                 self._deadlines.push(partition, new.end, unit)
-            if new.since is None:
+            if new.since is None and record:
                 new.since = offset
             if partition is not None and new.since is not None:
                 last = new.since if offset is None else offset
@@ -206,34 +240,10 @@ class Evaluator:
             trigger = leaf.trigger if leaf else max_runtime.MAX_RUNTIME_AUTOMATION.trigger
             assert isinstance(trigger, EventTrigger)
             labels = dict(zip(sorted(trigger.for_each), bucket, strict=True))
-            ident = firing_id(automation_id, trigger_id, bucket, fire.window_start)
-            return [Firing(ident, automation_id, trigger_id, fire.fired_at, labels, fire.event)]
+            return [make_firing(automation_id, trigger_id, bucket, fire, labels)]
         child = ChildFiring(trigger_id, fire.fired_at, fire.event, since)
         done = self._composites.climb(leaf, child, partition, touched)
         if done is None:
             return []
         top, fired = done
-        ident = firing_id(automation_id, top, (), fired.window_start)
-        return [Firing(ident, automation_id, top, fired.fired_at, {}, fired.event)]
-
-
-def _same(one: Window | None, other: Window | None) -> bool:
-    if one is None or other is None:
-        return one is other
-    return (one.start, one.end, one.count, one.fired) == (
-        other.start,
-        other.end,
-        other.count,
-        other.fired,
-    )
-
-
-def _key(leaf: Leaf, bucket: tuple[str, ...], event: Event) -> str:
-    """The run's own key when the bucket is the event's run (no re-keying needed); one key per
-    composite automation, so one owner sees all its children; else one per bucket."""
-    if leaf.parents:
-        return str(leaf.automation_id)
-    resource = event.resource[RESOURCE_ID]
-    if leaf.trigger.for_each == {RESOURCE_ID} and flow_run_id_of(resource) is not None:
-        return event.key
-    return f"{leaf.automation_id}:{leaf.trigger.id}:{'/'.join(bucket)}"
+        return [make_firing(automation_id, top, (), fired, {})]

@@ -7,7 +7,8 @@ the same events after a crash or a partition move yields the same ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from schemas.events import RESOURCE_ID, Event, flow_run_id_of
@@ -54,3 +55,33 @@ class Firing:
         if run_id is not None:
             return run_id
         return self.triggering_event.flow_run_id() if self.triggering_event else None
+
+
+class Fired(Protocol):
+    @property
+    def window_start(self) -> datetime: ...
+    @property
+    def fired_at(self) -> datetime: ...
+    @property
+    def event(self) -> Event | None: ...
+
+
+def make_firing(
+    automation_id: UUID,
+    trigger_id: UUID,
+    bucket: tuple[str, ...],
+    fired: Fired,
+    labels: dict[str, str],
+) -> Firing:
+    ident = firing_id(automation_id, trigger_id, bucket, fired.window_start)
+    return Firing(ident, automation_id, trigger_id, fired.fired_at, labels, fired.event)
+
+
+def in_utc(event: Event) -> Event:
+    """The event with its time in UTC (a time without a zone is read as UTC), so times compare
+    and a window's start names the same instant in every firing id."""
+    moment = event.occurred_at
+    if moment.tzinfo is not None and moment.utcoffset() == timedelta(0):
+        return event
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return event.model_copy(update={"occurred_at": utc})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from schemas.automations import Automation, CompoundTrigger, EventTrigger, SequenceTrigger, Trigger
+from schemas.events import RESOURCE_ID, Event, flow_run_id_of
 
 Composite = CompoundTrigger | SequenceTrigger
 
@@ -76,3 +77,14 @@ class NameIndex:
             if name.startswith(prefix):
                 found.update(leaves_)
         return list(found.values())
+
+
+def route_key(leaf: Leaf, bucket: tuple[str, ...], event: Event | None) -> str:
+    """The run's own key when the bucket is the event's run (no re-keying needed); one key per
+    composite automation, so one owner sees all its children; else one per bucket."""
+    if leaf.parents:
+        return str(leaf.automation_id)
+    run_bucket = leaf.trigger.for_each == {RESOURCE_ID}
+    if event is not None and run_bucket and flow_run_id_of(event.resource[RESOURCE_ID]):
+        return event.key
+    return f"{leaf.automation_id}:{leaf.trigger.id}:{'/'.join(bucket)}"

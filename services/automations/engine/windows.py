@@ -52,11 +52,9 @@ def apply_event(trigger: EventTrigger, window: Window | None, event: Event) -> S
     if trigger.posture is Posture.REACTIVE:
         return _reactive(trigger, window, event)
     fires: list[Fire] = []
-    if window is not None and window.end is not None and event.occurred_at >= window.end:
-        window, fires = close(trigger, window)  # the event shows the window is over
-        if window is not None and window.end is not None and event.occurred_at >= window.end:
-            window, more = close(trigger, window)
-            fires += more
+    while window is not None and window.end is not None and event.occurred_at >= window.end:
+        window, more = close(trigger, window)  # the event shows the window is over
+        fires += more
     window = _proactive(trigger, window, event)
     return window, fires
 
@@ -67,7 +65,10 @@ def close(trigger: EventTrigger, window: Window) -> Step:
     if trigger.posture is Posture.REACTIVE:
         return None, []
     if window.count < trigger.threshold:
-        return None, [Fire(window.start, window.end, window.last_event)]
+        fire = Fire(window.start, window.end, window.last_event)
+        if standing(trigger):  # never closes: the next window is watched at once
+            return Window(window.end, window.end + trigger.within, rolled=True), [fire]
+        return None, [fire]
     if trigger.after:
         return None, []
     # a satisfied tumbling window rolls on: the next one must be satisfied too
@@ -132,3 +133,28 @@ def _proactive(trigger: EventTrigger, window: Window | None, event: Event) -> Wi
         return window
     # the expectation is met: no firing; an event that also opens starts the next window
     return Window(at, at + trigger.within, last_event=event) if opens else None
+
+
+def standing(trigger: EventTrigger) -> bool:
+    """A bucket that exists before any event (Proactive, neither `after` nor `for_each`)."""
+    return trigger.posture is Posture.PROACTIVE and not trigger.after and not trigger.for_each
+
+
+def first_window(trigger: EventTrigger, now: datetime, since: datetime) -> Window:
+    """A standing bucket's window holding `now`, or the next one if it began before `since`."""
+    start = grid_start(now, trigger.within)
+    if start < since:
+        start += trigger.within
+    return Window(start, start + trigger.within, rolled=True)
+
+
+def same(one: Window | None, other: Window | None) -> bool:
+    """The same window, whatever records it was built from."""
+    if one is None or other is None:
+        return one is other
+    return (one.start, one.end, one.count, one.fired) == (
+        other.start,
+        other.end,
+        other.count,
+        other.fired,
+    )
