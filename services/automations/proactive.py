@@ -44,6 +44,7 @@ class DueWindows:
         commands: Callable[[Sequence[Firing], str], list[Message]],
         slots: Callable[[], Iterable[int]],
         paused: Callable[[], Collection[int]] = frozenset,
+        arm: Callable[[datetime], None] = lambda now: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._evaluator = evaluator
@@ -52,6 +53,7 @@ class DueWindows:
         self._commands = commands
         self._slots = slots  # the partitions (as evaluator slots) this replica owns
         self._paused = paused  # those still being read again up to where they were
+        self._arm = arm  # starts watching the standing buckets this replica owns
         self._clock = clock
         self._held: dict[int, int] = {}  # slot -> commit point kept until firings are out
         self._wake = asyncio.Event()
@@ -78,6 +80,7 @@ class DueWindows:
     async def run_once(self) -> int:
         """Publish the commands of every window due now; returns how many fired."""
         now = self._clock()
+        self._arm(now)
         upcoming = self._evaluator.next_deadline()
         if upcoming is None or upcoming > now:
             return 0

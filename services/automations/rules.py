@@ -11,6 +11,7 @@ the list already had it or not. Events wait until the list is in (`ready`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from uuid import UUID
 
 import structlog
@@ -31,9 +32,14 @@ LOAD_RETRY_SECONDS = (0.5, 10.0)  # first and longest wait between failed loads
 
 class RuleBook:
     def __init__(
-        self, evaluator: Evaluator, source: AutomationsSource, metrics: AutomationsMetrics
+        self,
+        evaluator: Evaluator,
+        source: AutomationsSource,
+        metrics: AutomationsMetrics,
     ) -> None:
         self._evaluator = evaluator
+        # told of each rule set: a standing bucket of it may need watching
+        self.on_changed: Callable[[], None] = lambda: None
         self._source = source
         self._metrics = metrics
         self._enabled: set[UUID] = set()
@@ -94,3 +100,4 @@ class RuleBook:
             return
         self._enabled.add(automation_id)
         self._evaluator.set_automation(automation)
+        self.on_changed()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -27,7 +28,7 @@ from schemas.topics import Topics
 from services.automations.engine import Evaluator, Firing, Route, commands_for
 from services.automations.inputs import INPUT_TOPICS, read_input, rekeyed
 from services.automations.metrics import AutomationsMetrics
-from services.automations.proactive import DueWindows
+from services.automations.proactive import DueWindows, utcnow
 from services.automations.publishing import Outgoing
 from services.automations.rules import RuleBook
 from services.transport import Bus, Record
@@ -65,6 +66,7 @@ class AutomationsService:
         self._metrics = metrics
         self._max_batch = max_batch
         self._owned: dict[str, frozenset[int]] = {}
+        self._buckets: Assignment | None = None  # who owns which key of the buckets topic
         self._seen: dict[int, OrderedDict[tuple[UUID, ...], None]] = {}
         # slot -> end offset: read again after an assignment, up to there, before a window of
         # it may fire (a record still to come may be the event that prevents the firing)
@@ -75,8 +77,10 @@ class AutomationsService:
             metrics,
             commands=self.commands,
             slots=self.owned_slots,
+            arm=self.arm_standing,
             paused=lambda: self._replaying.keys(),
         )
+        rules.on_changed = self.due.wake
         metrics.watch(lambda: len(rules), lambda: len(evaluator))
 
     def subscribe(self) -> None:
@@ -95,6 +99,7 @@ class AutomationsService:
     async def on_inputs(self, records: Sequence[Record]) -> None:
         await self.rules.ready.wait()  # no event is counted against a partial rule set
         inputs = [read_input(record) for record in records]  # refuses before any effect
+        now = utcnow()  # no window closes early on a producer's clock ahead of ours
         outgoing: list[Message] = []
         firings: list[Firing] = []
         for record, item in zip(records, inputs, strict=True):
@@ -104,23 +109,19 @@ class AutomationsService:
             if item is None:
                 continue
             self._metrics.events.labels(record.topic).inc()
-            route = item.route
-            if self._seen_before(where, item.event.id, route):
+            if self._seen_before(where, item.event.id, item.route):
                 continue
-            if route is not None:
-                firings.extend(
-                    self.evaluator.apply(route, item.event, position=(where, record.offset))
-                )
+            position = (where, record.offset)
+            if item.route is not None:  # re-keyed to this replica: its bucket is counted here
+                firings += self.evaluator.apply(item.route, item.event, position=position, now=now)
                 continue
             own_key = record.key.decode() if record.key is not None else None
-            for each in self.evaluator.routes(item.event):
-                if each.key != own_key:
-                    outgoing.append(rekeyed(each, item.event))
+            for route in self.evaluator.routes(item.event):
+                if route.key == own_key:
+                    firings += self.evaluator.apply(route, item.event, position=position, now=now)
+                else:
+                    outgoing.append(rekeyed(route, item.event))
                     self._metrics.rekeyed.inc()
-                    continue
-                firings.extend(
-                    self.evaluator.apply(each, item.event, position=(where, record.offset))
-                )
         outgoing.extend(self.commands(firings, "reactive"))
         await self._outgoing.publish(outgoing)
         self.due.wake()
@@ -142,6 +143,9 @@ class AutomationsService:
             self._seen.pop(where, None)
             self._replaying.pop(where, None)
         self._owned[assignment.topic] = assignment.partitions
+        if assignment.topic == Topics.AUTOMATION_BUCKETS:
+            self._buckets = assignment
+            self.due.wake()  # arm the standing buckets this replica now owns
         for partition, end in assignment.replaying.items():
             self._replaying[slot(assignment.topic, partition)] = end
         log.info(
@@ -152,6 +156,19 @@ class AutomationsService:
             replaying=dict(assignment.replaying),
             open_windows=len(self.evaluator),
         )
+
+    def arm_standing(self, now: datetime) -> None:
+        """Watch the standing buckets (Proactive rules with neither `after` nor `for_each`)
+        whose key this replica owns: events for them come re-keyed through the buckets
+        topic, so its owner of the key watches them; arming twice changes nothing."""
+        owner = self._buckets
+        if owner is None:
+            return
+        for route in self.evaluator.standing_routes():
+            if owner.owns(route.key):
+                partition = owner.partitioner(route.key.encode(), owner.partition_count)
+                where = slot(Topics.AUTOMATION_BUCKETS, partition)
+                self.evaluator.arm(route, now, partition=where)
 
     def owned_slots(self) -> list[int]:
         return [slot(topic, p) for topic, parts in self._owned.items() for p in parts]
