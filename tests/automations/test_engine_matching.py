@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from schemas.automations import EventTrigger
 from schemas.events import Event
+from schemas.matching import covers
 from services.automations.engine import MAX_RUNTIME_AUTOMATION_ID, Evaluator, Route
 from tests.support.automation_events import automation, custom_event, run_event
 
@@ -103,3 +104,44 @@ def test_a_bucket_s_events_share_one_key_and_a_run_s_own_bucket_uses_the_run_s_k
 
 def _trigger(**fields: object) -> EventTrigger:
     return EventTrigger.model_validate(_reactive(expect=["prefect.flow-run.*"], **fields))
+
+
+_ids = st.sampled_from(["prefect.tag.a", "prefect.tag.b", "prefect.deployment.d", "x.1"])
+_values = st.one_of(
+    _ids,
+    st.sampled_from(["prefect.tag.*", "!prefect.tag.a", "x.*"]),
+    st.lists(_ids, min_size=1, max_size=2),
+)
+_specs = st.dictionaries(
+    st.sampled_from(["prefect.resource.id", "prefect.resource.role"]), _values, max_size=2
+)
+_triggers = st.builds(
+    lambda match, related, expect: EventTrigger.model_validate(
+        {"posture": "Reactive", "match": match, "match_related": related, "expect": expect}
+    ),
+    _specs,
+    st.one_of(_specs, st.lists(_specs, max_size=2)),
+    st.sets(st.sampled_from(["a.b", "a.*", "c", "!c"]), max_size=2),
+)
+
+
+@given(
+    triggers=st.lists(_triggers, min_size=1, max_size=6),
+    name=st.sampled_from(["a.b", "a.c", "c", "d"]),
+    resource=_ids,
+    related=st.lists(st.tuples(_ids, st.sampled_from(["tag", "deployment"])), max_size=3),
+)
+def test_the_index_finds_exactly_the_triggers_that_cover_the_event(
+    triggers: list[EventTrigger], name: str, resource: str, related: list[tuple[str, str]]
+) -> None:
+    """The index only narrows the search: it never hides a covering trigger."""
+    evaluator = Evaluator()
+    rules = [automation(trigger) for trigger in triggers]
+    for rule in rules:
+        evaluator.set_automation(rule)
+    labels = [{"prefect.resource.id": i, "prefect.resource.role": r} for i, r in related]
+    event = custom_event(name, 0, resource=resource, related=labels)
+
+    found = {r.automation_id for r in evaluator.routes(event)} - {MAX_RUNTIME_AUTOMATION_ID}
+
+    assert found == {r.id for r, t in zip(rules, triggers, strict=True) if covers(t, event)}

@@ -163,3 +163,19 @@ def test_the_same_automation_again_keeps_its_windows() -> None:
     evaluator.set_automation(rule.model_copy(deep=True))
 
     assert len(evaluator.due(at(60))) == 1
+
+
+def test_partitions_of_two_topics_are_held_apart() -> None:
+    """The engine is fed from the events topic and from the re-keying topic at once."""
+    evaluator = Evaluator()
+    first, second = uuid4(), uuid4()
+    running = run_event("Running", first, 0, tags=LIMIT)
+    evaluator.apply(*_routed(evaluator, running), position=(("events", 0), 7))
+    running = run_event("Running", second, 0, tags=LIMIT)
+    evaluator.apply(*_routed(evaluator, running), position=(("rekeyed", 0), 3))
+
+    evaluator.drop_partition(("rekeyed", 0))
+
+    assert evaluator.held_offset(("events", 0)) == 7
+    assert evaluator.held_offset(("rekeyed", 0)) is None
+    assert [f.flow_run_id() for f in evaluator.due(at(60))] == [first]

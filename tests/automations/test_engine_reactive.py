@@ -21,21 +21,18 @@ def test_a_reactive_trigger_with_no_window_fires_for_every_matching_event() -> N
     evaluator.set_automation(rule)
     runs = [uuid4(), uuid4()]
 
-    fired = feed(
-        evaluator,
-        [
-            run_event("Failed", runs[0], 1),
-            run_event("Completed", runs[1], 2),
-            run_event("Failed", runs[1], 3),
-        ],
-    )
+    events = [
+        run_event("Failed", runs[0], 1),
+        run_event("Completed", runs[1], 2),
+        run_event("Failed", runs[1], 3),
+    ]
+    fired = feed(evaluator, events)
 
     assert [f.flow_run_id() for f in fired] == runs
     assert [f.fired_at for f in fired] == [at(1), at(3)]
     assert fired[0].labels == {"prefect.resource.id": f"prefect.flow-run.{runs[0]}"}
-    assert fired[0].id == firing_id(
-        rule.id, rule.trigger.id, (f"prefect.flow-run.{runs[0]}",), at(1)
-    )
+    bucket = (f"prefect.flow-run.{runs[0]}",)
+    assert fired[0].id == firing_id(rule.id, rule.trigger.id, bucket, at(1), str(events[0].id))
     assert len(evaluator) == 0
 
 
@@ -70,6 +67,18 @@ def test_a_disabled_or_removed_automation_covers_nothing() -> None:
     assert [r.automation_id for r in evaluator.routes(event)] == [MAX_RUNTIME_AUTOMATION_ID]
     assert evaluator.apply(route, event) == []
     assert evaluator.automation(rule.id) is None
+
+
+def test_a_batch_of_state_changes_sharing_one_timestamp_fires_once_per_event() -> None:
+    """The state service stamps one batch's states with one time; without `for_each` they all
+    fall in one bucket, and still each is a firing of its own (a distinct id)."""
+    evaluator = Evaluator()
+    evaluator.set_automation(automation(_per_event()))
+
+    fired = feed(evaluator, [run_event("Failed", uuid4(), 5) for _ in range(3)])
+
+    assert len({f.id for f in fired}) == 3
+    assert len({f.flow_run_id() for f in fired}) == 3
 
 
 def test_the_same_event_delivered_twice_fires_with_the_same_id() -> None:

@@ -9,6 +9,7 @@ passes (`due`) and says which offsets its open windows still need (`held_offset`
 from services.automations.engine.commands import Command, commands_for
 from services.automations.engine.evaluator import Evaluator
 from services.automations.engine.firing import FIRING_NAMESPACE, Firing, Route, firing_id
+from services.automations.engine.holds import Partition, Position
 from services.automations.engine.max_runtime import (
     MAX_RUNTIME_AUTOMATION,
     MAX_RUNTIME_AUTOMATION_ID,
@@ -23,6 +24,8 @@ __all__ = [
     "Command",
     "Evaluator",
     "Firing",
+    "Partition",
+    "Position",
     "Route",
     "commands_for",
     "firing_id",

@@ -15,7 +15,7 @@ from uuid import UUID
 from schemas.automations import CompoundTrigger
 from schemas.events import Event
 from services.automations.engine.deadlines import Deadlines, Unit
-from services.automations.engine.holds import Holds
+from services.automations.engine.holds import Holds, Partition
 from services.automations.engine.index import Composite, Leaf
 
 
@@ -25,6 +25,7 @@ class ChildFiring:
     fired_at: datetime
     event: Event | None
     since: int | None  # the oldest offset the child's firing depended on
+    key: str = ""  # the child firing's own discriminator (see `firing_id`)
 
 
 @dataclass(slots=True)
@@ -42,6 +43,7 @@ class CompositeFire:
     fired_at: datetime
     event: Event | None
     since: int | None
+    key: str = ""
 
 
 def expire(trigger: Composite, pending: Pending, now: datetime) -> None:
@@ -60,7 +62,8 @@ def child_fired(trigger: Composite, pending: Pending, firing: ChildFiring) -> Co
     they arrive in (a proactive child's firing may be handed up after a later one)."""
     if isinstance(trigger, CompoundTrigger) and trigger.required() == 1:
         # Prefect's shortcut: one child is enough, nothing is kept
-        return CompositeFire(firing.fired_at, firing.fired_at, firing.event, firing.since)
+        key = f"{firing.trigger_id}/{firing.key}"  # one firing per child firing, as Prefect
+        return CompositeFire(firing.fired_at, firing.fired_at, firing.event, firing.since, key)
     kept = pending.firings.get(firing.trigger_id)
     if kept is None or kept.fired_at <= firing.fired_at:
         pending.firings[firing.trigger_id] = firing  # the latest firing of each child counts
@@ -98,7 +101,7 @@ class Composites:
         self._deadlines = deadlines
 
     def climb(
-        self, leaf: Leaf, child: ChildFiring, partition: int | None, offset: int | None
+        self, leaf: Leaf, child: ChildFiring, partition: Partition | None, offset: int | None
     ) -> tuple[UUID, CompositeFire] | None:
         """Hand a leaf's firing up its composite parents; answers the outermost one's firing
         (its trigger id and what fired) when every level up to it completed."""
@@ -111,12 +114,12 @@ class Composites:
             self._keep(unit, pending, partition, offset)
             if fired is None:
                 return None
-            child = ChildFiring(parent.id, fired.fired_at, fired.event, fired.since)
+            child = ChildFiring(parent.id, fired.fired_at, fired.event, fired.since, fired.key)
         assert fired is not None
         return leaf.parents[-1].id, fired
 
     def _keep(
-        self, unit: Unit, pending: Pending, partition: int | None, offset: int | None
+        self, unit: Unit, pending: Pending, partition: Partition | None, offset: int | None
     ) -> None:
         if not pending.firings:
             del self._pending[unit]
@@ -138,7 +141,7 @@ class Composites:
         oldest = min(f.fired_at for f in pending.firings.values())
         return oldest + trigger.within + timedelta(microseconds=1)
 
-    def expire(self, unit: Unit, now: datetime, partition: int | None) -> None:
+    def expire(self, unit: Unit, now: datetime, partition: Partition | None) -> None:
         """The clock reached `now`: forget the firings too old to count."""
         pending, trigger = self._pending.get(unit), self._triggers.get(unit)
         if pending is not None and trigger is not None and trigger.within is not None:

@@ -9,6 +9,8 @@ from datetime import datetime
 from itertools import count
 from uuid import UUID
 
+from services.automations.engine.holds import Partition
+
 # a bucket's window: (automation, event trigger, bucket); a composite's pending: (.., .., None)
 Unit = tuple[UUID, UUID, tuple[str, ...] | None]
 Entry = tuple[datetime, int, Unit]
@@ -18,19 +20,19 @@ class Deadlines:
     def __init__(self, current: Callable[[Unit], datetime | None]) -> None:
         """`current(unit)` is the unit's window's end now (None when it has none), so a
         superseded entry is skipped."""
-        self._heaps: dict[int | None, list[Entry]] = {}
+        self._heaps: dict[Partition | None, list[Entry]] = {}
         self._current = current
         self._sequence = count()
 
-    def push(self, partition: int | None, end: datetime, unit: Unit) -> None:
+    def push(self, partition: Partition | None, end: datetime, unit: Unit) -> None:
         heapq.heappush(self._heaps.setdefault(partition, []), (end, next(self._sequence), unit))
 
     def pop(
         self,
         until: datetime,
-        partitions: Collection[int | None] | None = None,
-        skip: Collection[int | None] = (),
-    ) -> Iterator[tuple[Unit, int | None]]:
+        partitions: Collection[Partition | None] | None = None,
+        skip: Collection[Partition | None] = (),
+    ) -> Iterator[tuple[Unit, Partition | None]]:
         """The units whose window ends at or before `until`, earliest first (in `partitions`,
         or all but `skip`)."""
         chosen = [
@@ -39,7 +41,7 @@ class Deadlines:
             if p not in skip and p in self._heaps
         ]
         while True:
-            best: tuple[Entry, int | None] | None = None
+            best: tuple[Entry, Partition | None] | None = None
             for partition in chosen:
                 heap = self._heaps[partition]
                 while heap and self._current(heap[0][2]) != heap[0][0]:
@@ -60,5 +62,5 @@ class Deadlines:
                 ends.append(heap[0][0])
         return min(ends, default=None)
 
-    def drop(self, partition: int) -> None:
+    def drop(self, partition: Partition) -> None:
         self._heaps.pop(partition, None)

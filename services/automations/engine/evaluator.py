@@ -18,7 +18,7 @@ from services.automations.engine import max_runtime
 from services.automations.engine.composite import ChildFiring, Composites
 from services.automations.engine.deadlines import Deadlines, Unit
 from services.automations.engine.firing import Firing, Route, in_utc, make_firing
-from services.automations.engine.holds import Holds, Position
+from services.automations.engine.holds import Holds, Partition, Position
 from services.automations.engine.index import Leaf
 from services.automations.engine.rules import BUILTIN, Rules
 from services.automations.engine.windows import (
@@ -40,7 +40,7 @@ class Evaluator:
         self._holds = Holds()
         self._deadlines = Deadlines(self._end_of)
         self._composites = Composites(self._holds, self._deadlines)
-        self._standing: dict[Unit, int | None] = {}  # armed standing buckets: their partition
+        self._standing: dict[Unit, Partition | None] = {}  # armed standing buckets: their partition
 
     # -- the rules ---------------------------------------------------------------------------
     def set_automation(self, automation: Automation) -> None:
@@ -113,7 +113,7 @@ class Evaluator:
         the rule is loaded. The owner of a route's key `arm`s it."""
         return self._rules.standing_routes()
 
-    def arm(self, route: Route, now: datetime, *, partition: int | None = None) -> None:
+    def arm(self, route: Route, now: datetime, *, partition: Partition | None = None) -> None:
         """Watch a standing bucket from the window holding `now` (the next one for a rule
         updated during it), unless it is watched already: after a restart the window in
         progress is rebuilt by the replayed events, or starts empty and fires if it stays so.
@@ -132,7 +132,7 @@ class Evaluator:
         self._deadlines.push(partition, window.end, unit)
 
     # -- time --------------------------------------------------------------------------------
-    def due(self, now: datetime, *, paused: Collection[int] = ()) -> list[Firing]:
+    def due(self, now: datetime, *, paused: Collection[Partition] = ()) -> list[Firing]:
         """Close every window whose end is at or before `now`: proactive ones fire (once; never
         before their end). Windows of `paused` partitions (still being replayed after an
         assignment, so an event that prevents a firing may be yet to come) wait: their
@@ -144,11 +144,11 @@ class Evaluator:
         return self._deadlines.next()
 
     # -- partitions --------------------------------------------------------------------------
-    def held_offset(self, partition: int) -> int | None:
+    def held_offset(self, partition: Partition) -> int | None:
         """The lowest offset of the partition still needed to rebuild the open windows."""
         return self._holds.held(partition)
 
-    def drop_partition(self, partition: int) -> None:
+    def drop_partition(self, partition: Partition) -> None:
         """Forget the windows built from that partition (it was revoked)."""
         self._deadlines.drop(partition)
         for unit in [u for u, p in self._standing.items() if p == partition]:
@@ -169,7 +169,10 @@ class Evaluator:
         return None if window is None else window.end
 
     def _close_until(
-        self, until: datetime, partitions: list[int] | None, paused: Collection[int] = ()
+        self,
+        until: datetime,
+        partitions: list[Partition] | None,
+        paused: Collection[Partition] = (),
     ) -> list[Firing]:
         fired: list[Firing] = []
         for unit, partition in self._deadlines.pop(until, partitions, paused):
@@ -179,7 +182,7 @@ class Evaluator:
                 fired += self._close(unit, self._windows[unit], partition)
         return fired
 
-    def _close(self, unit: Unit, window: Window, partition: int | None) -> list[Firing]:
+    def _close(self, unit: Unit, window: Window, partition: Partition | None) -> list[Firing]:
         leaf = self._rules.leaf(unit[0], unit[1])
         if unit[0] == BUILTIN:
             step = max_runtime.close(window)
@@ -230,7 +233,7 @@ class Evaluator:
         unit: Unit,
         leaf: Leaf | None,
         fire: Fire,
-        partition: int | None,
+        partition: Partition | None,
         since: int | None,
         touched: int | None,
     ) -> list[Firing]:
@@ -241,7 +244,7 @@ class Evaluator:
             assert isinstance(trigger, EventTrigger)
             labels = dict(zip(sorted(trigger.for_each), bucket, strict=True))
             return [make_firing(automation_id, trigger_id, bucket, fire, labels)]
-        child = ChildFiring(trigger_id, fire.fired_at, fire.event, since)
+        child = ChildFiring(trigger_id, fire.fired_at, fire.event, since, fire.key)
         done = self._composites.climb(leaf, child, partition, touched)
         if done is None:
             return []

@@ -28,10 +28,17 @@ class Route:
 
 
 def firing_id(
-    automation_id: UUID, trigger_id: UUID, bucket: tuple[str, ...], window_start: datetime
+    automation_id: UUID,
+    trigger_id: UUID,
+    bucket: tuple[str, ...],
+    window_start: datetime,
+    key: str = "",
 ) -> UUID:
+    """`uuid5(FIRING_NAMESPACE, "<automation>/<trigger>/<bucket>/<window start>")`; a window
+    with no time span (a Reactive `within` of 0) adds "/<its opening event's id>", because
+    a batch of state changes shares one timestamp and each event is a window of its own."""
     name = f"{automation_id}/{trigger_id}/{'/'.join(bucket)}/{window_start.isoformat()}"
-    return uuid5(FIRING_NAMESPACE, name)
+    return uuid5(FIRING_NAMESPACE, f"{name}/{key}" if key else name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,8 @@ class Fired(Protocol):
     def fired_at(self) -> datetime: ...
     @property
     def event(self) -> Event | None: ...
+    @property
+    def key(self) -> str: ...
 
 
 def make_firing(
@@ -73,7 +82,7 @@ def make_firing(
     fired: Fired,
     labels: dict[str, str],
 ) -> Firing:
-    ident = firing_id(automation_id, trigger_id, bucket, fired.window_start)
+    ident = firing_id(automation_id, trigger_id, bucket, fired.window_start, fired.key)
     return Firing(ident, automation_id, trigger_id, fired.fired_at, labels, fired.event)
 
 

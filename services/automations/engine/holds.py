@@ -14,12 +14,15 @@ from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-Position = tuple[int, int]
+# a partition as the service names it: its number, or (topic, number) when the engine is fed
+# from more than one topic (the events topic and the re-keying topic)
+Partition = int | tuple[str, int]
+Position = tuple[Partition, int]  # (partition, offset)
 
 
 @dataclass(slots=True)
 class _Span:
-    partition: int
+    partition: Partition
     start: int
     last: int
 
@@ -27,10 +30,10 @@ class _Span:
 class Holds:
     def __init__(self) -> None:
         self._open: dict[Hashable, _Span] = {}
-        self._by_partition: defaultdict[int, dict[Hashable, _Span]] = defaultdict(dict)
-        self._closed: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
+        self._by_partition: defaultdict[Partition, dict[Hashable, _Span]] = defaultdict(dict)
+        self._closed: defaultdict[Partition, list[tuple[int, int]]] = defaultdict(list)
 
-    def track(self, unit: Hashable, partition: int, start: int, offset: int) -> None:
+    def track(self, unit: Hashable, partition: Partition, start: int, offset: int) -> None:
         """The unit is open, depends on the records from `start` on, and `offset` touched it."""
         span = self._open.get(unit)
         if span is not None and span.partition != partition:
@@ -43,7 +46,7 @@ class Holds:
         span.start = start
         span.last = max(span.last, offset)
 
-    def partition_of(self, unit: Hashable) -> int | None:
+    def partition_of(self, unit: Hashable) -> Partition | None:
         span = self._open.get(unit)
         return None if span is None else span.partition
 
@@ -58,7 +61,7 @@ class Holds:
         if span.last > span.start:
             self._closed[span.partition].append((span.start, span.last))
 
-    def held(self, partition: int) -> int | None:
+    def held(self, partition: Partition) -> int | None:
         opened = self._by_partition.get(partition)
         if not opened:
             self._closed.pop(partition, None)
@@ -74,7 +77,7 @@ class Holds:
         closed[:] = [(start, last) for start, last in closed if last >= held]
         return held
 
-    def drop_partition(self, partition: int) -> list[Hashable]:
+    def drop_partition(self, partition: Partition) -> list[Hashable]:
         """Forget the partition; answers the units that were open on it."""
         units = list(self._by_partition.pop(partition, {}))
         for unit in units:

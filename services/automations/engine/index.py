@@ -1,4 +1,4 @@
-"""The event triggers of the loaded automations, found by event name without scanning them all.
+"""The event triggers of the loaded automations, found without scanning them all.
 
 A compound or sequence trigger is a tree; its leaves are event triggers. Each leaf knows its
 chain of composite parents, so a leaf's firing can be handed up the tree.
@@ -38,44 +38,71 @@ def _walk(automation_id: UUID, trigger: Trigger, parents: tuple[Composite, ...])
 
 def _patterns(trigger: EventTrigger) -> set[str] | None:
     """The event names the leaf may care about; None when it may care about any."""
-    if not trigger.expect:
+    if not trigger.expect or any(p.startswith("!") for p in (*trigger.expect, *trigger.after)):
         return None
     return {*trigger.expect, *trigger.after}
 
 
-class NameIndex:
-    """Leaves by exact event name, by `prefix*`, and the ones that need a full look."""
+def _exact(values: str | list[str] | None) -> list[str] | None:
+    listed = [values] if isinstance(values, str) else values
+    if not listed or any(v.startswith("!") or v.endswith("*") for v in listed):
+        return None
+    return listed
+
+
+def anchors(trigger: EventTrigger) -> list[str] | None:
+    """Resource ids one of which an event must carry (as its resource or a related one) to be
+    covered: an exact `prefect.resource.id` of `match` or of a `match_related`; None if none."""
+    for spec in (trigger.match, *trigger.match_related_list()):
+        exact = _exact(spec.get(RESOURCE_ID))
+        if exact is not None:
+            return exact
+    return None
+
+
+Ident = tuple[UUID, UUID]
+
+
+class TriggerIndex:
+    """Leaves by an anchoring resource id, else by exact event name, by `prefix*`, or among
+    the ones that need a full look: an event is checked against few of a thousand rules."""
 
     def __init__(self) -> None:
-        self._exact: defaultdict[str, dict[tuple[UUID, UUID], Leaf]] = defaultdict(dict)
-        self._prefix: defaultdict[str, dict[tuple[UUID, UUID], Leaf]] = defaultdict(dict)
-        self._any: dict[tuple[UUID, UUID], Leaf] = {}
+        self._by_id: defaultdict[str, dict[Ident, Leaf]] = defaultdict(dict)
+        self._exact: defaultdict[str, dict[Ident, Leaf]] = defaultdict(dict)
+        self._prefix: defaultdict[str, dict[Ident, Leaf]] = defaultdict(dict)
+        self._any: dict[Ident, Leaf] = {}
+        self._places: dict[Ident, list[dict[Ident, Leaf]]] = {}
 
     def add(self, leaf: Leaf) -> None:
         ident = (leaf.automation_id, leaf.trigger.id)
-        patterns = _patterns(leaf.trigger)
-        if patterns is None or any(p.startswith("!") for p in patterns):
-            self._any[ident] = leaf
-            return
-        for pattern in patterns:
-            if pattern.endswith("*"):
-                self._prefix[pattern[:-1]][ident] = leaf
-            else:
-                self._exact[pattern][ident] = leaf
+        ids, patterns = anchors(leaf.trigger), _patterns(leaf.trigger)
+        if ids is not None:
+            places = [self._by_id[i] for i in ids]
+        elif patterns is None:
+            places = [self._any]
+        else:
+            places = [self._prefix[p[:-1]] if p.endswith("*") else self._exact[p] for p in patterns]
+        for place in places:
+            place[ident] = leaf
+        self._places[ident] = places
 
     def remove(self, leaf: Leaf) -> None:
-        ident = (leaf.automation_id, leaf.trigger.id)
-        self._any.pop(ident, None)
-        for table in (self._exact, self._prefix):
-            for name in [n for n, found in table.items() if found.pop(ident, None) and not found]:
-                del table[name]
+        for place in self._places.pop((leaf.automation_id, leaf.trigger.id), []):
+            place.pop((leaf.automation_id, leaf.trigger.id), None)
+        for table in (self._by_id, self._exact, self._prefix):
+            for key in [k for k, found in table.items() if not found]:
+                del table[key]
 
-    def candidates(self, name: str) -> list[Leaf]:
+    def candidates(self, event: Event) -> list[Leaf]:
+        """A superset of the leaves covering the event (each still to be checked)."""
         found = dict(self._any)
-        found.update(self._exact.get(name, {}))
+        found.update(self._exact.get(event.event, {}))
         for prefix, leaves_ in self._prefix.items():
-            if name.startswith(prefix):
+            if event.event.startswith(prefix):
                 found.update(leaves_)
+        for labels in (event.resource, *event.related):
+            found.update(self._by_id.get(labels.get(RESOURCE_ID, ""), {}))
         return list(found.values())
 
 

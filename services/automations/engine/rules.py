@@ -9,7 +9,7 @@ from schemas.events import Event
 from schemas.matching import bucket_key, covers
 from services.automations.engine import max_runtime
 from services.automations.engine.firing import Route
-from services.automations.engine.index import Leaf, NameIndex, leaves, route_key
+from services.automations.engine.index import Leaf, TriggerIndex, leaves, route_key
 from services.automations.engine.windows import standing
 
 BUILTIN = max_runtime.MAX_RUNTIME_AUTOMATION_ID
@@ -23,7 +23,7 @@ class Rules:
     def __init__(self) -> None:
         self._automations: dict[UUID, Automation] = {}
         self._leaves: dict[tuple[UUID, UUID], Leaf] = {}
-        self._index = NameIndex()
+        self._index = TriggerIndex()
 
     def add(self, automation: Automation) -> None:
         self._automations[automation.id] = automation
@@ -48,7 +48,7 @@ class Rules:
 
     def routes(self, event: Event) -> list[Route]:
         found: list[Route] = []
-        for leaf in self._index.candidates(event.event):
+        for leaf in self._index.candidates(event):
             if covers(leaf.trigger, event):
                 bucket = bucket_key(leaf.trigger, event)
                 key = route_key(leaf, bucket, event)

@@ -7,7 +7,10 @@ over. Proactive with `after`: the opening event starts [t, t + within); the wind
 end, and only then, if fewer than `threshold` expected events came. Proactive without `after`:
 tumbling windows of `within` aligned to the epoch (the same on every replica and after every
 replay), started by the first expected event and rolled while they are satisfied; the first
-window that ends short fires and the bucket closes until the next expected event.
+window that ends short fires and the bucket closes until the next expected event (Prefect
+fires such a bucket again every window, for ever, even for a run long gone). Without
+`for_each` too, the bucket is standing: watched from the rule's loading, every silent window
+fires, as Prefect's does.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Window:
     last_event: Event | None = None
     since: int | None = None  # the offset this window's state depends on since (set by its owner)
     rolled: bool = False  # a tumbling window that follows a satisfied one, no event yet
+    opened_by: str = ""  # a window with no time span: its opening event's id, in the firing id
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class Fire:
     window_start: datetime
     fired_at: datetime
     event: Event | None
+    key: str = ""  # tells apart windows opened at the same instant (see `firing_id`)
 
 
 Step = tuple[Window | None, list[Fire]]
@@ -90,7 +95,9 @@ def _reactive(trigger: EventTrigger, window: Window | None, event: Event) -> Ste
         if not opens:
             return None, []
         end = at + trigger.within if trigger.within else None
-        window = Window(at, end, last_event=event)
+        # with no time span, two events of one instant (one batch of state changes) open two
+        # windows: the opening event's id tells their firings apart
+        window = Window(at, end, last_event=event, opened_by="" if end else str(event.id))
         if trigger.after:
             return window, []  # the opening event is not counted (Prefect's `-1`)
     elif not counted or window.fired or (trigger.after and at < window.start):
@@ -99,7 +106,7 @@ def _reactive(trigger: EventTrigger, window: Window | None, event: Event) -> Ste
     window.last_event = event
     if window.count < trigger.threshold:
         return window, []
-    fire = Fire(window.start, at, event)
+    fire = Fire(window.start, at, event, window.opened_by)
     if trigger.after or window.end is None:
         return None, [fire]
     window.fired = True
