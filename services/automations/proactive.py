@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import structlog
 
 from schemas.messages import Message
-from services.automations.engine import Evaluator, Firing
+from services.automations.engine import Evaluator, Firing, Partition
 from services.automations.metrics import AutomationsMetrics
 from services.automations.publishing import Outgoing
 
@@ -42,8 +42,8 @@ class DueWindows:
         metrics: AutomationsMetrics,
         *,
         commands: Callable[[Sequence[Firing], str], list[Message]],
-        slots: Callable[[], Iterable[int]],
-        paused: Callable[[], Collection[int]] = frozenset,
+        slots: Callable[[], Iterable[Partition]],
+        paused: Callable[[], Collection[Partition]] = frozenset,
         arm: Callable[[datetime], None] = lambda now: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -55,11 +55,11 @@ class DueWindows:
         self._paused = paused  # those still being read again up to where they were
         self._arm = arm  # starts watching the standing buckets this replica owns
         self._clock = clock
-        self._held: dict[int, int] = {}  # slot -> commit point kept until firings are out
+        self._held: dict[Partition, int] = {}  # slot -> commit point kept until firings are out
         self._wake = asyncio.Event()
         self._stopping = False
 
-    def held(self, slot: int) -> int | None:
+    def held(self, slot: Partition) -> int | None:
         """Where `slot` must stay committed while due firings are being published."""
         return self._held.get(slot)
 

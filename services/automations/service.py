@@ -25,7 +25,7 @@ import structlog
 
 from schemas.messages import Message
 from schemas.topics import Topics
-from services.automations.engine import Evaluator, Firing, Route, commands_for
+from services.automations.engine import Evaluator, Firing, Partition, Route, commands_for
 from services.automations.inputs import INPUT_TOPICS, read_input, rekeyed
 from services.automations.metrics import AutomationsMetrics
 from services.automations.proactive import DueWindows, utcnow
@@ -39,13 +39,12 @@ log = structlog.get_logger(__name__)
 GROUP = "cancelbus.automations"
 RULES_GROUP = "cancelbus.automations.rules"
 SEEN_PER_PARTITION = 4096  # recent event ids per partition: a redelivered event counts once
-_SLOT_STRIDE = 10_000  # more than any topic's partitions
 LOG_EACH_UP_TO = 10
 
 
-def slot(topic: str, partition: int) -> int:
+def slot(topic: str, partition: int) -> Partition:
     """The evaluator's name for one partition of one input topic."""
-    return INPUT_TOPICS.index(Topics(topic)) * _SLOT_STRIDE + partition
+    return (topic, partition)
 
 
 class AutomationsService:
@@ -67,10 +66,10 @@ class AutomationsService:
         self._max_batch = max_batch
         self._owned: dict[str, frozenset[int]] = {}
         self._buckets: Assignment | None = None  # who owns which key of the buckets topic
-        self._seen: dict[int, OrderedDict[tuple[UUID, ...], None]] = {}
+        self._seen: dict[Partition, OrderedDict[tuple[UUID, ...], None]] = {}
         # slot -> end offset: read again after an assignment, up to there, before a window of
         # it may fire (a record still to come may be the event that prevents the firing)
-        self._replaying: dict[int, int] = {}
+        self._replaying: dict[Partition, int] = {}
         self.due = DueWindows(
             evaluator,
             outgoing,
@@ -170,7 +169,7 @@ class AutomationsService:
                 where = slot(Topics.AUTOMATION_BUCKETS, partition)
                 self.evaluator.arm(route, now, partition=where)
 
-    def owned_slots(self) -> list[int]:
+    def owned_slots(self) -> list[Partition]:
         return [slot(topic, p) for topic, parts in self._owned.items() for p in parts]
 
     # -- firings -------------------------------------------------------------------------------
@@ -196,7 +195,7 @@ class AutomationsService:
             )
         return commands
 
-    def _seen_before(self, where: int, event_id: UUID, route: Route | None) -> bool:
+    def _seen_before(self, where: Partition, event_id: UUID, route: Route | None) -> bool:
         """True for an event this partition already had (the same event delivered twice);
         a re-keyed one counts per route, as one event may be re-keyed for several."""
         if route is None:
