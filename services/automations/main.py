@@ -22,7 +22,11 @@ log = structlog.get_logger(__name__)
 
 
 async def run_automations_service(settings: AutomationsSettings) -> None:
-    bus = make_bus(settings.bus, client_id="cancelbus-automations")
+    bus = make_bus(
+        settings.bus,
+        client_id="cancelbus-automations",
+        fetch_max_wait_ms=settings.automations_fetch_max_wait_ms,
+    )
     runtime = build_automations(settings, bus)
     server = None
     if settings.metrics_port:

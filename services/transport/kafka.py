@@ -78,6 +78,7 @@ class KafkaBus(Subscriptions):
         request_timeout: float = 10.0,
         topic_prefix: str = "",
         session_timeout: float = 10.0,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
     ) -> None:
         """`topics` are created by `start()` besides the subscribed ones (default: all `Topics`)."""
         self._servers = bootstrap_servers
@@ -90,6 +91,7 @@ class KafkaBus(Subscriptions):
         self._request_timeout = request_timeout
         self._prefix = topic_prefix
         self._session_timeout_ms = int(session_timeout * 1000)
+        self._fetch_max_wait_ms = fetch_max_wait_ms  # of ordered subscriptions
         super().__init__()
         self._subscribers: list[
             KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber
@@ -133,7 +135,7 @@ class KafkaBus(Subscriptions):
             subscriber = kind(
                 self._new_consumer(
                     group,
-                    CONCURRENT_FETCH_MAX_WAIT_MS if sub.concurrent else FETCH_MAX_WAIT_MS,
+                    CONCURRENT_FETCH_MAX_WAIT_MS if sub.concurrent else self._fetch_max_wait_ms,
                     co_partitioned=not sub.concurrent,
                 ),
                 sub,
