@@ -164,10 +164,14 @@ class AutomationsService:
         if owner is None:
             return
         for route in self.evaluator.standing_routes():
-            if owner.owns(route.key):
+            if self.owns(route.key):
                 partition = owner.partitioner(route.key.encode(), owner.partition_count)
                 where = slot(Topics.AUTOMATION_BUCKETS, partition)
                 self.evaluator.arm(route, now, partition=where)
+
+    def owns(self, key: str) -> bool:
+        """Whether this replica counts the buckets evaluated under `key` (now)."""
+        return self._buckets is not None and self._buckets.owns(key)
 
     def owned_slots(self) -> list[Partition]:
         return [slot(topic, p) for topic, parts in self._owned.items() for p in parts]

@@ -65,8 +65,24 @@ async def test_a_threshold_over_a_deployments_runs_fires_once_it_is_reached(
             within=60,
         )
         await live.automation(rule)
+        keys = [f"key-{i}" for i in range(30)]
+
+        def shared() -> bool:
+            """Each key counted by exactly one replica, and both replicas count some."""
+            owners = [[r.service.owns(k) for r in live.replicas] for k in keys]
+            return all(sum(o) == 1 for o in owners) and all(
+                any(col) for col in zip(*owners, strict=True)
+            )
+
+        await live.until(shared, "the replicas share the partitions")
+        # two runs whose events reach one replica, the third one's the other replica
+        first: list[FlowRun] = []
+        second: list[FlowRun] = []
+        while len(first) < 2 or not second:
+            run = await live.running_run()
+            (first if live.replicas[0].service.owns(str(run.id)) else second).append(run)
+        runs = [*first[:2], second[0]]
         dep = uuid4()
-        runs = [await live.running_run() for _ in range(3)]
         for run in runs[:2]:
             await live.publish(about(run, "etl.retry", deployment(dep)))
         other = await live.running_run()
