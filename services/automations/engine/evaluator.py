@@ -1,8 +1,9 @@
 """The trigger engine: which buckets an event falls in, their windows, and what fires.
 
-Pure and synchronous: the service feeds it events (with their Kafka position) and the time,
-and sends what it answers. Windows are decided by event time only, so a replica that replays a
-partition from `held_offset` rebuilds the same windows and the same firing ids.
+Pure and synchronous: the service feeds it events (with their Kafka position) and the time.
+Windows are decided by event time only, so a replica replaying a partition from `held_offset`
+rebuilds the same windows and firing ids (an event later than its window's end on the wall
+clock cannot recall a proactive firing already sent).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ class Evaluator:
         self._composites = Composites(self._holds, self._deadlines)
         self._standing: dict[Unit, Partition | None] = {}  # armed standing buckets: their partition
 
-    # -- the rules ---------------------------------------------------------------------------
     def set_automation(self, automation: Automation) -> None:
         """Add or replace (its windows start afresh); a disabled automation is removed. The
         same automation again (a rule-change topic read anew) changes nothing."""
@@ -66,7 +66,6 @@ class Evaluator:
         """The automation (the built-in max runtime's too), for `commands_for`."""
         return self._rules.automation(automation_id)
 
-    # -- events ------------------------------------------------------------------------------
     def routes(self, event: Event) -> list[Route]:
         """Every event trigger covering the event, with its bucket and partition key."""
         return self._rules.routes(event)
@@ -131,7 +130,6 @@ class Evaluator:
         assert window.end is not None
         self._deadlines.push(partition, window.end, unit)
 
-    # -- time --------------------------------------------------------------------------------
     def due(self, now: datetime, *, paused: Collection[Partition] = ()) -> list[Firing]:
         """Close every window whose end is at or before `now`: proactive ones fire (once; never
         before their end). Windows of `paused` partitions (still being replayed after an
@@ -143,7 +141,6 @@ class Evaluator:
         """The earliest end of an open window (the service calls `due` then)."""
         return self._deadlines.next()
 
-    # -- partitions --------------------------------------------------------------------------
     def held_offset(self, partition: Partition) -> int | None:
         """The lowest offset of the partition still needed to rebuild the open windows."""
         return self._holds.held(partition)
