@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from schemas.automations import Automation
+from schemas.events import Event
 from schemas.messages import FiringRef, Message
 from schemas.states import StateType
 from schemas.topics import Topics
@@ -59,3 +60,26 @@ class AutomationChanged(Message):
     @property
     def key(self) -> str:
         return str(self.automation_id)
+
+
+class BucketEvent(Message):
+    """Internal event of the automations service: an event re-keyed by the bucket it counts in.
+
+    A bucket keyed by something other than the event's own key (a threshold over a
+    deployment's runs) is counted by the replica owning `bucket_key`'s partition of
+    `cancelbus.automation-buckets`, the way Kafka Streams repartitions.
+    """
+
+    TOPIC: ClassVar[Topics] = Topics.AUTOMATION_BUCKETS
+    schema_name: Literal["cancelbus.BucketEvent"] = "cancelbus.BucketEvent"
+    schema_version: Literal[1] = 1
+
+    automation_id: UUID
+    trigger_id: UUID
+    bucket: list[str] = Field(description="the for_each values of the bucket")
+    bucket_key: str = Field(min_length=1, description="the partition key the bucket counts under")
+    event: Event
+
+    @property
+    def key(self) -> str:
+        return self.bucket_key

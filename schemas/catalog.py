@@ -5,6 +5,7 @@ from __future__ import annotations
 from schemas.automation_messages import (
     AutomationActionFailed,
     AutomationChanged,
+    BucketEvent,
     ChangeFlowRunState,
 )
 from schemas.events import Event
@@ -29,6 +30,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     ChangeFlowRunState,
     AutomationActionFailed,
     AutomationChanged,
+    BucketEvent,
 )
 
 

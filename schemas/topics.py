@@ -15,3 +15,5 @@ class Topics(StrEnum):
     EVENTS = "cancelbus.events"
     DEAD_LETTERS = "cancelbus.dead-letters"
     AUTOMATIONS = "cancelbus.automations"  # compacted: the latest of each automation
+    # internal to the automations service: events re-keyed by the bucket that counts them
+    AUTOMATION_BUCKETS = "cancelbus.automation-buckets"

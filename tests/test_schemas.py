@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from schemas.automation_messages import (
     AutomationActionFailed,
     AutomationChanged,
+    BucketEvent,
     ChangeFlowRunState,
 )
 from schemas.automations import Automation, CancelFlowRunAction, EventTrigger, Posture
@@ -240,6 +241,28 @@ _AUTOMATION = Automation(
     updated=datetime(2025, 5, 1, 12, 0, tzinfo=UTC),
 )
 
+_events = st.builds(
+    Event,
+    id=st.uuids(),
+    occurred_at=_times,
+    event=st.text(min_size=1, max_size=1024),
+    resource=st.dictionaries(_text, _text, max_size=3).map(
+        lambda labels: (
+            labels | {RESOURCE_ID: "prefect.flow-run.6f1c9a52-3a5e-4d4b-9a43-2b8e0c1d7e11"}
+        )
+    ),
+    related=st.lists(
+        st.builds(
+            lambda role, rid: {RESOURCE_ID: rid, RESOURCE_ROLE: role},
+            st.text(min_size=1),
+            st.text(min_size=1),
+        ),
+        max_size=3,
+    ),
+    payload=st.dictionaries(_text, _json, max_size=3),
+    follows=st.none() | st.uuids(),
+)
+
 MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
     CancelFlowRun: st.builds(
         CancelFlowRun,
@@ -306,27 +329,7 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
         version=_text,
         interval_seconds=st.floats(min_value=0, exclude_min=True, allow_infinity=False),
     ),
-    Event: st.builds(
-        Event,
-        id=st.uuids(),
-        occurred_at=_times,
-        event=st.text(min_size=1, max_size=1024),
-        resource=st.dictionaries(_text, _text, max_size=3).map(
-            lambda labels: (
-                labels | {RESOURCE_ID: "prefect.flow-run.6f1c9a52-3a5e-4d4b-9a43-2b8e0c1d7e11"}
-            )
-        ),
-        related=st.lists(
-            st.builds(
-                lambda role, rid: {RESOURCE_ID: rid, RESOURCE_ROLE: role},
-                st.text(min_size=1),
-                st.text(min_size=1),
-            ),
-            max_size=3,
-        ),
-        payload=st.dictionaries(_text, _json, max_size=3),
-        follows=st.none() | st.uuids(),
-    ),
+    Event: _events,
     ChangeFlowRunState: st.builds(
         ChangeFlowRunState,
         **_common,
@@ -351,6 +354,16 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
         occurred_at=_times,
         automation_id=st.uuids(),
         automation=st.none() | st.builds(lambda: _AUTOMATION),
+    ),
+    BucketEvent: st.builds(
+        BucketEvent,
+        id=st.uuids(),
+        occurred_at=_times,
+        automation_id=st.uuids(),
+        trigger_id=st.uuids(),
+        bucket=st.lists(_text, max_size=3),
+        bucket_key=st.text(min_size=1, max_size=80),
+        event=_events,
     ),
 }
 any_message = st.one_of(*MESSAGE_STRATEGIES.values())
@@ -403,6 +416,15 @@ EXAMPLES: dict[type[Message], Message] = {
         reason="No flow run could be inferred",
     ),
     AutomationChanged: AutomationChanged(automation_id=_AUTOMATION.id, automation=_AUTOMATION),
+    BucketEvent: BucketEvent(
+        automation_id=_AUTOMATION.id,
+        trigger_id=_AUTOMATION.trigger.id,
+        bucket=["prefect.deployment.4b1f0e7a-9c2d-4e3f-8a5b-6c7d8e9f0a1b"],
+        bucket_key="prefect.deployment.4b1f0e7a-9c2d-4e3f-8a5b-6c7d8e9f0a1b",
+        event=Event(
+            event="prefect.flow-run.Failed", resource={RESOURCE_ID: f"prefect.flow-run.{_RUN}"}
+        ),
+    ),
 }
 
 
@@ -427,6 +449,8 @@ def test_messages_are_keyed_by_flow_run_or_by_worker_scope(message: Message) -> 
         assert message.key == str(message.automation_id)
     elif isinstance(message, AutomationActionFailed):
         assert message.key == str(message.firing.automation_id)
+    elif isinstance(message, BucketEvent):
+        assert message.key == message.bucket_key
     elif isinstance(message, Event):
         assert message.key == str(message.flow_run_id())
     else:

@@ -55,10 +55,16 @@ TOPIC_ROLES: dict[Topics, tuple[str, list[str], list[str]]] = {
         ["state"],
         ["automations"],
     ),
+    Topics.AUTOMATION_BUCKETS: (
+        "Internal to the automations service: an event re-keyed by the bucket that counts it "
+        "(a threshold over a deployment's runs), so one replica counts each bucket.",
+        ["automations"],
+        ["automations"],
+    ),
     Topics.DEAD_LETTERS: (
         "Messages a consumer could not process, as received, with the reason in the headers "
         "cancelbus-dlq-reason, -topic, -partition and -offset.",
-        ["state", "worker", "timeout"],
+        ["state", "worker", "timeout", "automations"],
         ["operators"],
     ),
 }

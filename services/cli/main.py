@@ -97,6 +97,20 @@ def timeout(verbose: bool = False) -> None:
     run(run_timeout_service(settings), use_uvloop=False)
 
 
+@app.command()
+def automations(verbose: bool = False) -> None:
+    """Run the automations service: rules over events that cancel runs (scale by replicas)."""
+    from services.automations.main import run_automations_service
+    from services.automations.settings import AutomationsSettings
+
+    start_logging(verbose)
+    try:
+        settings = AutomationsSettings()
+    except ValidationError as exc:
+        raise settings_exit(exc) from None
+    run(run_automations_service(settings))
+
+
 @schemas_app.command("export")
 def export_schemas(
     directory: Annotated[Path, typer.Argument(help="where to write <schema>.json")] = Path(

@@ -13,6 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from rich.console import Console
 
+from services.automations.bootstrap import build_automations
+from services.automations.settings import AutomationsSettings
+from services.automations.sources import InProcessAutomations
 from services.runtime.serve import serve_http
 from services.state.bootstrap import build_state
 from services.state.settings import StateSettings
@@ -40,6 +43,12 @@ async def run_dev(
         registry=state.metrics.registry,  # one /metrics for both
     )
 
+    automations = build_automations(
+        AutomationsSettings(),
+        bus,
+        InProcessAutomations(state.service),
+        registry=state.metrics.registry,
+    )
     worker = build_worker(WorkerSettings(), bus, ProcessInfrastructure())
     # a Docker worker too, when an engine answers
     docker = await reachable_engine(WorkerSettings().docker)
@@ -50,6 +59,7 @@ async def run_dev(
         async with (
             state.running(),
             timeout.running(start_bus=False),
+            automations.running(start_bus=False),
             worker.running(),
             docker_worker.running() if docker_worker else contextlib.nullcontext(),
         ):

@@ -13,7 +13,7 @@ Error policy, applied by both buses in the same way (see `dispatch.py`):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,6 +42,9 @@ class Assignment:
     partitions: frozenset[int]
     partition_count: int
     partitioner: Callable[[bytes, int], int]  # (key, partition count) -> partition
+    # partition -> its end offset, for the partitions that will be read again from an older
+    # commit point: their records up to there were handled before (by someone)
+    replaying: Mapping[int, int] = field(default_factory=dict)
 
     def owns(self, key: str) -> bool:
         return self.partitioner(key.encode(), self.partition_count) in self.partitions
@@ -50,6 +53,11 @@ class Assignment:
 # Called with the subscription's whole new assignment, once per topic, after every
 # rebalance and before records of newly assigned partitions are handled. Keep it quick.
 OnAssigned = Callable[[Assignment], Awaitable[None]]
+
+# (topic, partition) -> the oldest offset the subscriber still needs, or None: nothing held.
+# A capped subscription commits a partition no further than this, so whoever owns the
+# partition next replays from there (state rebuilt from the records, e.g. open windows).
+CommitCap = Callable[[str, int], int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,11 @@ class Subscription:
     # unfinished one (see offsets.py)
     concurrent: bool = False
     max_in_flight: int = 1
+    commit_cap: CommitCap | None = None
+    # broadcast: no group; every subscriber reads every partition, from the end (or the
+    # beginning) at start, and commits nothing
+    broadcast: bool = False
+    from_beginning: bool = False
 
 
 class InvalidMessage(Exception):
@@ -115,10 +128,25 @@ class Bus(Protocol):
         *,
         max_batch: int = 500,
         on_assigned: OnAssigned | None = None,
+        commit_cap: CommitCap | None = None,
     ) -> None:
         """Like `subscribe`, delivering up to `max_batch` records of a partition at once.
 
         `on_assigned` learns which partitions the subscription owns after each rebalance.
+        `commit_cap`, asked after each batch, holds a partition's commit point back at the
+        oldest record still needed (reading goes on past it). Partition p of each of the
+        subscription's topics goes to the same member (co-partitioned, as Kafka Streams
+        needs), so records keyed alike on several topics meet in one consumer.
+        """
+
+    def subscribe_broadcast(
+        self, topics: Sequence[str], group: str, handler: Handler, *, from_beginning: bool = False
+    ) -> None:
+        """Every subscriber gets every record of `topics` (no group shares them), in
+        partition order: those published after `start()` returned, or with
+        `from_beginning` everything still on the topic. Nothing is committed; `group`
+        names the subscription in dead letters and logs. For state every replica keeps
+        whole, such as the rules of a compacted topic.
         """
 
     def subscribe_concurrent(

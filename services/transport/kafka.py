@@ -21,7 +21,10 @@ Semantics
   by the broker where no consumer ever sees it (kafka_topics.py).
 
 `subscribe_concurrent` (the workers) runs records out of order and commits each partition
-up to its oldest unfinished offset: see kafka_concurrent.py.
+up to its oldest unfinished offset: see kafka_concurrent.py. `subscribe_broadcast` reads
+every partition in every subscriber, outside any group: see kafka_broadcast.py. Ordered
+subscriptions use the range assignor, so partition p of each of their topics goes to one
+member (co-partitioned).
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ from collections import Counter
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from schemas.topics import Topics
 from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher, RetryPolicy
+from services.transport.kafka_broadcast import BroadcastKafkaSubscriber
 from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
 from services.transport.kafka_publisher import KafkaPublisher, Message
@@ -71,6 +77,8 @@ class KafkaBus(Subscriptions):
         graceful_timeout: float = 10.0,
         request_timeout: float = 10.0,
         topic_prefix: str = "",
+        session_timeout: float = 10.0,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
     ) -> None:
         """`topics` are created by `start()` besides the subscribed ones (default: all `Topics`)."""
         self._servers = bootstrap_servers
@@ -82,8 +90,12 @@ class KafkaBus(Subscriptions):
         self._graceful_timeout = graceful_timeout
         self._request_timeout = request_timeout
         self._prefix = topic_prefix
+        self._session_timeout_ms = int(session_timeout * 1000)
+        self._fetch_max_wait_ms = fetch_max_wait_ms  # of ordered subscriptions
         super().__init__()
-        self._subscribers: list[KafkaSubscriber | ConcurrentKafkaSubscriber] = []
+        self._subscribers: list[
+            KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber
+        ] = []
         self._broker_topics = KafkaTopics(
             prefix=topic_prefix,
             partitions=partitions,
@@ -113,13 +125,18 @@ class KafkaBus(Subscriptions):
         subscribed = [t for sub in self._subscriptions for t in sub.topics]
         await self._broker_topics.ensure([*self._topics, self._dead_letter_topic, *subscribed])
         await self._publisher.start(self._servers, self._client_id, self._topics)
-        per_group = Counter(sub.group for sub in self._subscriptions)
+        per_group = Counter(sub.group for sub in self._subscriptions if not sub.broadcast)
         for sub in self._subscriptions:
+            kind: type[KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber]
             kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
+            group: str | None = self._kafka_group(sub, shared=per_group[sub.group] > 1)
+            if sub.broadcast:
+                kind, group = BroadcastKafkaSubscriber, None
             subscriber = kind(
                 self._new_consumer(
-                    self._kafka_group(sub, shared=per_group[sub.group] > 1),
-                    CONCURRENT_FETCH_MAX_WAIT_MS if sub.concurrent else FETCH_MAX_WAIT_MS,
+                    group,
+                    CONCURRENT_FETCH_MAX_WAIT_MS if sub.concurrent else self._fetch_max_wait_ms,
+                    co_partitioned=not sub.concurrent,
                 ),
                 sub,
                 self._dispatcher(sub),
@@ -169,11 +186,19 @@ class KafkaBus(Subscriptions):
         group = f"{sub.group}.{'+'.join(sub.topics)}" if shared else sub.group
         return self._prefix + group
 
-    def _new_consumer(self, group: str, fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    def _new_consumer(
+        self, group: str | None, fetch_max_wait_ms: int, *, co_partitioned: bool
+    ) -> AIOKafkaConsumer:
+        """A consumer in `group` (None: none, partitions assigned by hand)."""
         return AIOKafkaConsumer(
             bootstrap_servers=self._servers,
-            client_id=f"{self._client_id}-{group}",
+            client_id=f"{self._client_id}-{group or 'broadcast'}",
             group_id=group,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(100, self._session_timeout_ms // 3),
+            partition_assignment_strategy=(
+                (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
+            ),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=self._max_message_bytes,

@@ -19,7 +19,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from services.transport.base import Record, Subscription
 from services.transport.dispatch import Dispatcher
-from services.transport.kafka_consumer import GroupMember, to_record
+from services.transport.kafka_group import GroupMember, to_record
 from services.transport.offsets import PartitionOffsets
 
 log = structlog.get_logger(__name__)

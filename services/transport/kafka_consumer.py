@@ -4,7 +4,9 @@ Each fetched batch of a partition runs in its own task while that partition is p
 a partition is handled strictly in order and partitions run concurrently. Offsets are
 committed once the records before them are handled: after each fetched batch, and at
 least every `COMMIT_INTERVAL` seconds within a long one, so a crash redelivers little
-(handlers are idempotent).
+(handlers are idempotent). A capped subscription commits no further than its `commit_cap`
+says (offsets.py), and re-asks the cap every `COMMIT_INTERVAL` while the partition is idle,
+as a cap moves on when what it held is released (a window closed) with no new record.
 """
 
 from __future__ import annotations
@@ -15,95 +17,16 @@ from collections.abc import Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from services.transport.base import Assignment, Record, Subscription
+from services.transport.base import Subscription
 from services.transport.dispatch import Dispatcher
-from services.transport.partitioner import kafka_partition
+from services.transport.kafka_group import GroupMember, to_record
+from services.transport.offsets import capped
 
 log = structlog.get_logger(__name__)
 
 COMMIT_INTERVAL = 0.5
-
-
-def to_record(msg: ConsumerRecord, topic: str) -> Record:
-    return Record(
-        topic=topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value if msg.value is not None else b"",
-        headers=tuple((k, v if v is not None else b"") for k, v in msg.headers),
-        timestamp_ms=msg.timestamp,
-    )
-
-
-class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """What every consumer of a group does alike: join, fetch in a task, report assignments,
-    close within a bound. Subclasses decide how fetched records run and commit."""
-
-    def __init__(
-        self,
-        consumer: AIOKafkaConsumer,
-        subscription: Subscription,
-        dispatcher: Dispatcher,
-        *,
-        topic_name: Callable[[str], str],
-        logical_name: Callable[[str], str],
-    ) -> None:
-        self._consumer = consumer
-        self._sub = subscription
-        self._dispatcher = dispatcher
-        self._topic_name = topic_name
-        self._logical_name = logical_name
-        self._graceful_timeout = 10.0
-        self._fetcher: asyncio.Task[None] | None = None
-
-    async def start(self, graceful_timeout: float) -> None:
-        self._graceful_timeout = graceful_timeout
-        await self._consumer.start()
-        topics = [self._topic_name(t) for t in self._sub.topics]
-        self._consumer.subscribe(topics, listener=self)
-        self._fetcher = asyncio.create_task(
-            self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
-        )
-
-    async def _fetch_loop(self) -> None:
-        raise NotImplementedError
-
-    async def _stop_fetching(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.cancel()
-            await asyncio.gather(self._fetcher, return_exceptions=True)
-
-    async def _close_consumer(self, timeout_s: float) -> None:
-        try:
-            # Leaving the group needs the broker: bounded, so an outage cannot hang shutdown.
-            await asyncio.wait_for(self._consumer.stop(), timeout_s)
-        except TimeoutError:
-            log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            # aiokafka 0.14 lets its fetcher's own cancellation escape stop() when the
-            # broker is unreachable; the consumer is closed all the same.
-            log.warning("kafka_consumer_stop_cancelled_internally", group=self._sub.group)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
-        if self._sub.on_assigned is None:
-            return
-        owned = self._consumer.assignment()  # the whole assignment (aiokafka rebalances eagerly)
-        for topic in self._sub.topics:
-            name = self._topic_name(topic)
-            count = len(self._consumer.partitions_for_topic(name) or ())
-            if count == 0:
-                log.error("assignment_without_metadata", group=self._sub.group, topic=name)
-                continue
-            mine = frozenset(tp.partition for tp in owned if tp.topic == name)
-            await self._sub.on_assigned(Assignment(topic, mine, count, kafka_partition))
 
 
 class KafkaSubscriber(GroupMember):
@@ -129,6 +52,11 @@ class KafkaSubscriber(GroupMember):
         self._batches: dict[TopicPartition, asyncio.Task[None]] = {}
         self._halted: set[TopicPartition] = set()
         self._closing = False
+        # capped subscriptions: per partition, one past the last handled record, and the
+        # commit point last committed
+        self._handled: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._recommitted_at = time.monotonic()
 
     async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
         self._closing = True
@@ -139,6 +67,9 @@ class KafkaSubscriber(GroupMember):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         cancelled = await self._finish(set(revoked), self._graceful_timeout)
+        for tp in revoked:
+            self._handled.pop(tp, None)
+            self._committed.pop(tp, None)
         if cancelled:
             log.warning("revoked_partitions_cancelled", group=self._sub.group, count=cancelled)
 
@@ -173,6 +104,17 @@ class KafkaSubscriber(GroupMember):
                 # Paused until the batch is done: the next fetch starts after it.
                 self._consumer.pause(tp)
                 self._batches[tp] = asyncio.create_task(self._run_batch(tp, messages))
+            if self._sub.commit_cap is not None:
+                await self._recommit_idle()
+
+    async def _recommit_idle(self) -> None:
+        """Commit idle partitions whose cap has moved on since their last commit."""
+        if time.monotonic() - self._recommitted_at < COMMIT_INTERVAL:
+            return
+        self._recommitted_at = time.monotonic()
+        for tp, handled in list(self._handled.items()):
+            if tp not in self._batches and tp not in self._halted:
+                await self._commit(tp, handled)
 
     async def _run_batch(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
         done = committed = messages[0].offset
@@ -199,6 +141,12 @@ class KafkaSubscriber(GroupMember):
                 self._resume_at(tp, done, rewind=done <= messages[-1].offset)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> bool:
+        cap = self._sub.commit_cap
+        if cap is not None:
+            self._handled[tp] = offset
+            offset = capped(offset, cap(self._logical_name(tp.topic), tp.partition))
+            if offset <= self._committed.get(tp, -1):
+                return True
         try:
             await self._consumer.commit({tp: offset})
         except (CommitFailedError, IllegalStateError) as exc:
@@ -207,6 +155,9 @@ class KafkaSubscriber(GroupMember):
         except KafkaError as exc:
             # A later commit covers this offset too; a crash before it means a redelivery.
             log.warning("commit_failed", group=self._sub.group, tp=str(tp), error=repr(exc))
+            return True
+        if cap is not None:
+            self._committed[tp] = offset
         return True
 
     def _resume_at(self, tp: TopicPartition, offset: int, *, rewind: bool) -> None:

@@ -4,7 +4,7 @@ Each topic has N partitions (memory_topics.py), chosen by a stable hash of the k
 key's messages stay in order. Each consumer group sees each message once; several
 subscriptions in one group share the partitions. One task per (group, topic, partition) runs
 the handlers in order, so partitions run concurrently. A group's offset advances only after
-the dispatcher returned.
+the dispatcher returned (memory_consumers.py: commit caps, concurrent and broadcast ones).
 Nothing survives the process: this is not the production path.
 """
 
@@ -22,8 +22,14 @@ from services.transport.base import (
     Subscription,
 )
 from services.transport.dispatch import Dispatcher, RetryPolicy
-from services.transport.memory_topics import MemoryTopics, PartitionLog, crc32_partition
-from services.transport.offsets import PartitionOffsets
+from services.transport.memory_consumers import (
+    Positions,
+    consume,
+    consume_broadcast,
+    consume_concurrent,
+)
+from services.transport.memory_topics import MemoryTopics, crc32_partition
+from services.transport.offsets import capped
 from services.transport.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
@@ -48,9 +54,8 @@ class InMemoryBus(Subscriptions):
         self._graceful_timeout = graceful_timeout
         self._topics = MemoryTopics(partitions)
         super().__init__()
-        self._committed: dict[tuple[str, str, int], int] = {}
+        self._positions = Positions(lambda: self._state == "started")
         self._tasks: list[asyncio.Task[None]] = []
-        self._progressed = asyncio.Event()
         self._in_flight_slots: dict[int, asyncio.Semaphore] = {}
         self._state = "new"
 
@@ -63,34 +68,48 @@ class InMemoryBus(Subscriptions):
         self._topics.partitions_of(self._dead_letter_topic)  # listed from the start, if empty
         await self._announce_assignments()
         dispatchers: dict[str, Dispatcher] = {}
-        for (group, topic, partition), sub in self._assignment().items():
-            dispatcher = dispatchers.get(group)
-            if dispatcher is None:
-                dispatcher = dispatchers[group] = Dispatcher(
+
+        def dispatcher(group: str) -> Dispatcher:
+            if group not in dispatchers:
+                dispatchers[group] = Dispatcher(
                     group=group,
                     publish=self._append,
                     dead_letter_topic=self._dead_letter_topic,
                     retry=self._retry,
                 )
+            return dispatchers[group]
+
+        positions = self._positions
+        for (group, topic, partition), sub in self._assignment().items():
             partition_log = self._topics.partitions_of(topic)[partition]
-            consume = (
-                self._consume_concurrent(partition_log, sub, dispatcher, self._slots(sub))
+            run = (
+                consume_concurrent(
+                    positions, partition_log, sub, dispatcher(group), self._slots(sub)
+                )
                 if sub.concurrent
-                else self._consume(partition_log, sub, dispatcher)
+                else consume(positions, partition_log, sub, dispatcher(group))
             )
             self._tasks.append(
-                asyncio.create_task(
-                    consume,
-                    name=f"memory-bus:{group}:{topic}:{partition}",
-                )
+                asyncio.create_task(run, name=f"memory-bus:{group}:{topic}:{partition}")
             )
+        for n, sub in enumerate(s for s in self._subscriptions if s.broadcast):
+            for topic in dict.fromkeys(sub.topics):
+                for partition_log in self._topics.partitions_of(topic):
+                    position = (f"{sub.group}#broadcast{n}", topic, partition_log.partition)
+                    positions.handled[position] = (
+                        0 if sub.from_beginning else len(partition_log.records)
+                    )
+                    run = consume_broadcast(
+                        positions, partition_log, sub, dispatcher(sub.group), position
+                    )
+                    self._tasks.append(asyncio.create_task(run, name=f"memory-bus:{position}"))
 
     async def stop(self) -> None:
         if self._state != "started":
             self._state = "stopped"
             return
         self._state = "stopped"
-        self._progressed.set()
+        self._positions.progressed.set()
         for partition_log in self._topics.partition_logs():
             partition_log.wake()
         if not self._tasks:
@@ -131,17 +150,26 @@ class InMemoryBus(Subscriptions):
         return self._topics.published(topic)
 
     def lag(self) -> int:
-        """Records published to subscribed topics that some group has not finished yet."""
+        """Records published to subscribed topics that some consumer has not finished yet."""
         behind = 0
-        for (group, topic, partition), _ in self._assignment().items():
+        positions = [*self._assignment(), *self._positions.handled]
+        for group, topic, partition in dict.fromkeys(positions):
             size = len(self._topics.partitions_of(topic)[partition].records)
-            behind += size - self._committed.get((group, topic, partition), 0)
+            behind += size - self._positions.handled.get((group, topic, partition), 0)
         return behind
+
+    def committed(self, group: str, topic: str, partition: int) -> int:
+        """The offset `group` would commit on Kafka now (held back by its commit cap)."""
+        point = self._positions.committed.get((group, topic, partition), 0)
+        sub = self._assignment().get((group, topic, partition))
+        if sub is None or sub.commit_cap is None:
+            return point
+        return capped(point, sub.commit_cap(topic, partition))
 
     async def wait_idle(self) -> None:
         """Wait until every group has handled everything published so far (or the bus stops)."""
         while self._state == "started" and self.lag():
-            progressed = self._progressed
+            progressed = self._positions.progressed
             await progressed.wait()
 
     # -- internals ------------------------------------------------------------------------
@@ -149,7 +177,7 @@ class InMemoryBus(Subscriptions):
     async def _announce_assignments(self) -> None:
         """Tell each subscription that asked which partitions it owns (fixed for the bus's life)."""
         for sub in self._subscriptions:
-            if sub.on_assigned is None:
+            if sub.on_assigned is None or sub.broadcast:
                 continue
             owned = [key for key, owner in self._assignment().items() if owner is sub]
             for topic in dict.fromkeys(sub.topics):
@@ -167,6 +195,8 @@ class InMemoryBus(Subscriptions):
         owners: dict[tuple[str, str, int], Subscription] = {}
         members: dict[tuple[str, str], list[Subscription]] = {}
         for sub in self._subscriptions:
+            if sub.broadcast:
+                continue
             for topic in dict.fromkeys(sub.topics):
                 members.setdefault((sub.group, topic), []).append(sub)
         for (group, topic), subs in members.items():
@@ -174,64 +204,6 @@ class InMemoryBus(Subscriptions):
                 owners[(group, topic, partition)] = subs[partition % len(subs)]
         return owners
 
-    async def _consume(
-        self, partition_log: PartitionLog, sub: Subscription, dispatcher: Dispatcher
-    ) -> None:
-        position = (sub.group, partition_log.topic, partition_log.partition)
-        while self._state == "started":
-            offset = self._committed.get(position, 0)
-            if offset >= len(partition_log.records):
-                await partition_log.wait_beyond(offset)
-                continue
-            records = partition_log.records[offset : offset + sub.max_batch]
-            await dispatcher.run_subscription(records, sub)
-            self._committed[position] = offset + len(records)
-            self._progressed.set()
-            self._progressed = asyncio.Event()
-
     def _slots(self, sub: Subscription) -> asyncio.Semaphore:
         """One in-flight budget per concurrent subscription, shared by its partitions."""
         return self._in_flight_slots.setdefault(id(sub), asyncio.Semaphore(sub.max_in_flight))
-
-    async def _consume_concurrent(
-        self,
-        partition_log: PartitionLog,
-        sub: Subscription,
-        dispatcher: Dispatcher,
-        slots: asyncio.Semaphore,
-    ) -> None:
-        position = (sub.group, partition_log.topic, partition_log.partition)
-        handler = sub.handler
-        assert handler is not None
-        offsets = PartitionOffsets()
-        running: set[asyncio.Task[None]] = set()
-
-        async def run(record: Record) -> None:
-            try:
-                await dispatcher.run(record, handler)
-            finally:
-                slots.release()
-            offsets.finish(record.offset)
-            self._committed[position] = offsets.commit_point() or 0
-            self._progressed.set()
-            self._progressed = asyncio.Event()
-
-        fetched = self._committed.get(position, 0)
-        try:
-            while self._state == "started":
-                if fetched >= len(partition_log.records):
-                    await partition_log.wait_beyond(fetched)
-                    continue
-                await slots.acquire()
-                record = partition_log.records[fetched]
-                offsets.start(fetched)
-                fetched += 1
-                task = asyncio.create_task(run(record))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            if running:
-                await asyncio.wait(running)
-        finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)

@@ -36,3 +36,10 @@ class PartitionOffsets:
         for oldest in self._unfinished:
             return oldest
         return self._next
+
+
+def capped(point: int, held: int | None) -> int:
+    """The commit point of a partition whose subscriber still needs the records from `held`
+    on (None: nothing held): reading goes on, committing stops at the oldest needed record,
+    so the next owner replays from there and rebuilds what they held (open windows)."""
+    return point if held is None else min(point, held)

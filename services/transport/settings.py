@@ -23,6 +23,13 @@ class BusSettings(BaseSettings):
     )
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    kafka_session_timeout_seconds: float = Field(
+        default=10.0,
+        ge=6,  # the broker's group.min.session.timeout.ms by default
+        le=300,
+        description="how long a silent consumer keeps its partitions before the group moves "
+        "them (a crashed replica's work waits this long)",
+    )
 
     def describe(self) -> str:
         """Where the bus is, for a service's start-up line."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.transport.base import BatchHandler, Handler, OnAssigned, Subscription
+from services.transport.base import BatchHandler, CommitCap, Handler, OnAssigned, Subscription
 
 
 class Subscriptions:
@@ -26,6 +26,7 @@ class Subscriptions:
         *,
         max_batch: int = 500,
         on_assigned: OnAssigned | None = None,
+        commit_cap: CommitCap | None = None,
     ) -> None:
         subscription = Subscription(
             tuple(topics),
@@ -33,6 +34,15 @@ class Subscriptions:
             batch_handler=handler,
             max_batch=max_batch,
             on_assigned=on_assigned,
+            commit_cap=commit_cap,
+        )
+        self._add(topics, subscription)
+
+    def subscribe_broadcast(
+        self, topics: Sequence[str], group: str, handler: Handler, *, from_beginning: bool = False
+    ) -> None:
+        subscription = Subscription(
+            tuple(topics), group, handler=handler, broadcast=True, from_beginning=from_beginning
         )
         self._add(topics, subscription)
 
