@@ -95,8 +95,7 @@ class Runs:
         changes = self._tx.changes()
 
         def update(conn: Connection) -> None:
-            run = store.lock_run(conn, run_id)
-            if run is None:
+            if store.lock_run(conn, run_id) is None:
                 raise FlowRunNotFound(run_id)
             parent_id = edit.get("parent_flow_run_id")
             parent = self._parent_for(conn, run_id, parent_id) if parent_id else None
@@ -104,7 +103,9 @@ class Runs:
                 stamped: RunEdit = {**edit, "updated": utcnow()}
                 store.update_run(conn, run_id, stamped)
             if parent is not None:
-                self._follow_parent(run, parent, changes)
+                edited = store.lock_run(conn, run_id)  # as this PATCH left it
+                assert edited is not None
+                self._follow_parent(edited, parent, changes)
                 self._orchestration.settle(conn, changes)
 
         await self._tx.db.write(update)

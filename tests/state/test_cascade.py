@@ -198,8 +198,9 @@ async def test_a_child_starting_or_linked_under_a_cancelled_parent_is_cancelled(
         assert [a.requested_by for a in await runs.history(child)] == [f"cascade:{parent.id}"] * 2
 
         # linked to a cancelled parent afterwards: cancelled in the same request
-        loner = await runs.create()
-        assert (await runs.patch(loner.id, parent_flow_run_id=parent.id)).status_code == 204
+        loner = await runs.create(infrastructure=False)
+        edit = {"parent_flow_run_id": parent.id, "infrastructure_pid": "somehost:77"}
+        assert (await runs.patch(loner.id, **edit)).status_code == 204
         linked = await runs.read(loner)
         assert (linked.state_type, linked.parent_flow_run_id) == (StateType.CANCELLING, parent.id)
         [attempt] = await runs.history(loner)
