@@ -138,11 +138,19 @@ async def test_cancelling_a_run_cancels_its_open_descendants_at_once(stack: Stac
         )
         assert await runs.history(detached) == []
 
+        # a run with nothing to stop is CANCELLED at once: its children are cancelled as well
+        bare = await runs.create(infrastructure=False)
+        bare_child = await runs.create(bare)
+        await runs.cancel(bare)
+        assert await runs.state_of(bare) is StateType.CANCELLED
+        assert await runs.state_of(bare_child) is StateType.CANCELLING
+
         # each through orchestration: its own request to its own infrastructure
         records = await runs.kit.read(
-            Topics.CANCEL_REQUESTED, until=lambda rs: len(rs) >= 3, within=15
+            Topics.CANCEL_REQUESTED, until=lambda rs: len(rs) >= 4, within=15
         )
         requested = [CancellationRequested.model_validate_json(r.value) for r in records]
+        requested = [m for m in requested if m.flow_run_id != bare_child.id]
         assert sorted(str(m.flow_run_id) for m in requested) == sorted(
             str(r.id) for r in cancelling
         )
