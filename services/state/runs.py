@@ -52,13 +52,15 @@ class Runs:
                 raise InvalidParent(f"parent flow run {body.parent_flow_run_id} not found")
         run_id = uuid7()
         store.insert_run(conn, _new_run(run_id, body, changes.now))
-        inserted = store.lock_run(conn, run_id)
-        assert inserted is not None
-        if body.state is not None:
-            orchestration.orchestrate(conn, inserted, body.state, False, CancelRequest(), changes)
-        if parent is not None:
-            self._follow_parent(inserted, parent, changes)
-        orchestration.settle(conn, changes)
+        if body.state is not None or parent is not None:
+            inserted = store.lock_run(conn, run_id)
+            assert inserted is not None
+            if body.state is not None:
+                request = CancelRequest()
+                orchestration.orchestrate(conn, inserted, body.state, False, request, changes)
+            if parent is not None:
+                self._follow_parent(inserted, parent, changes)
+            orchestration.settle(conn, changes)
         row = store.read_run(conn, run_id)
         assert row is not None
         return row
