@@ -4,6 +4,7 @@ created, linked or started under a cancelled parent is cancelled at once; the sw
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -213,6 +214,26 @@ async def test_a_child_starting_or_linked_under_a_cancelled_parent_is_cancelled(
         assert (linked.state_type, linked.parent_flow_run_id) == (StateType.CANCELLING, parent.id)
         [attempt] = await runs.history(loner)
         assert attempt.requested_by == f"cascade:{parent.id}"
+
+
+async def test_no_child_escapes_a_cancellation_it_races_with(stack: Stack) -> None:
+    """Children created and started while their parent is being cancelled (concurrent
+    transactions on PostgreSQL): whichever commits first, none is left running."""
+    async with stack() as runs:
+        parent = await runs.create()
+
+        async def child() -> FlowRun:
+            created = await runs.create(parent, StateType.PENDING)
+            await runs.propose(created, StateType.RUNNING)
+            return created
+
+        first = [asyncio.create_task(child()) for _ in range(10)]
+        cancel = asyncio.create_task(runs.cancel(parent))
+        children = [*await asyncio.gather(*first), *[await child() for _ in range(2)]]
+        await cancel
+
+        states = {await runs.state_of(c) for c in children}
+        assert states <= {StateType.CANCELLING, StateType.CANCELLED}, states
 
 
 SWITCHES: dict[str, tuple[dict[str, object], dict[str, Any]]] = {
