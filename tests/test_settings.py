@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from pydantic import ValidationError
@@ -84,6 +85,30 @@ def test_the_state_service_reads_its_orchestration_section(
 ) -> None:
     monkeypatch.setenv("CANCELBUS_MAX_CANCEL_ATTEMPTS", "7")
     assert StateSettings().orchestration.max_cancel_attempts == 7
+
+
+@pytest.mark.parametrize(
+    ("deployments", "tags"),
+    [
+        (f"{UUID(int=1)}, {UUID(int=2)}", "nightly, adhoc"),
+        (f'["{UUID(int=1)}", "{UUID(int=2)}"]', '["nightly", "adhoc"]'),
+    ],
+)
+def test_cascade_switches_are_read_as_lists_or_json(
+    monkeypatch: pytest.MonkeyPatch, deployments: str, tags: str
+) -> None:
+    monkeypatch.setenv("CANCELBUS_CASCADE_CANCEL", "false")
+    monkeypatch.setenv("CANCELBUS_NO_CASCADE_DEPLOYMENTS", deployments)
+    monkeypatch.setenv("CANCELBUS_NO_CASCADE_TAGS", tags)
+    orchestration = StateSettings().orchestration
+    assert orchestration.cascade_cancel is False
+    assert orchestration.no_cascade_deployments == [UUID(int=1), UUID(int=2)]
+    assert orchestration.no_cascade_tags == ["nightly", "adhoc"]
+
+    monkeypatch.setenv("CANCELBUS_NO_CASCADE_DEPLOYMENTS", "not-an-id")
+    with pytest.raises(ValidationError) as caught:
+        StateSettings()
+    assert settings_error(caught.value).startswith("CANCELBUS_NO_CASCADE_DEPLOYMENTS")
 
 
 @pytest.mark.parametrize(("value", "as_json"), [("json", True), ("JSON", True), ("text", False)])

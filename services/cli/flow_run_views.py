@@ -70,6 +70,7 @@ def run_panel(run: FlowRun) -> Panel:
         ("message", (run.state.message if run.state else None) or "-"),
         ("tags", ", ".join(run.tags) or "-"),
         ("infrastructure", run.infrastructure_pid or "-"),
+        ("parent", str(run.parent_flow_run_id or "-")),
         ("created", when(run.created)),
         ("started", when(run.start_time)),
         ("ended", when(run.end_time)),

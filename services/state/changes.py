@@ -57,6 +57,8 @@ class Changes:
     cascading: dict[UUID, float | None] = field(default_factory=dict)
 
     def flush(self, conn: Connection) -> None:
+        # a cancellation's cascade is written in its transaction: Orchestration.settle
+        assert not self.cascading, "cancelled runs' children not cancelled: settle, not flush"
         store.insert_states(conn, self.states)
         store.update_runs(conn, self.runs)
         store.insert_attempts(conn, self.attempts)

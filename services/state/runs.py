@@ -52,13 +52,15 @@ class Runs:
                 raise InvalidParent(f"parent flow run {body.parent_flow_run_id} not found")
         run_id = uuid7()
         store.insert_run(conn, _new_run(run_id, body, changes.now))
-        inserted = store.lock_run(conn, run_id)
-        assert inserted is not None
-        if body.state is not None:
-            orchestration.orchestrate(conn, inserted, body.state, False, CancelRequest(), changes)
-        if parent is not None:
-            self._follow_parent(inserted, parent, changes)
-        orchestration.settle(conn, changes)
+        if body.state is not None or parent is not None:
+            inserted = store.lock_run(conn, run_id)
+            assert inserted is not None
+            if body.state is not None:
+                request = CancelRequest()
+                orchestration.orchestrate(conn, inserted, body.state, False, request, changes)
+            if parent is not None:
+                self._follow_parent(inserted, parent, changes)
+            orchestration.settle(conn, changes)
         row = store.read_run(conn, run_id)
         assert row is not None
         return row
@@ -95,8 +97,7 @@ class Runs:
         changes = self._tx.changes()
 
         def update(conn: Connection) -> None:
-            run = store.lock_run(conn, run_id)
-            if run is None:
+            if store.lock_run(conn, run_id) is None:
                 raise FlowRunNotFound(run_id)
             parent_id = edit.get("parent_flow_run_id")
             parent = self._parent_for(conn, run_id, parent_id) if parent_id else None
@@ -104,7 +105,9 @@ class Runs:
                 stamped: RunEdit = {**edit, "updated": utcnow()}
                 store.update_run(conn, run_id, stamped)
             if parent is not None:
-                self._follow_parent(run, parent, changes)
+                edited = store.lock_run(conn, run_id)  # as this PATCH left it
+                assert edited is not None
+                self._follow_parent(edited, parent, changes)
                 self._orchestration.settle(conn, changes)
 
         await self._tx.db.write(update)

@@ -4,6 +4,7 @@ start one: by the run's id in its environment, or named with `--parent`."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 
@@ -57,6 +58,18 @@ def test_a_run_started_inside_a_run_is_its_child(stack: LiveStack) -> None:
         assert the_run(client, "detached").parent_flow_run_id is None
         assert the_run(client, "named").parent_flow_run_id == prefect_run.id
         assert the_run(client, "named").state_type is StateType.COMPLETED
+
+        child = the_run(client, "in-prefect")
+        inspect = subprocess.run(
+            [CANCELBUS, "flow-run", "inspect", str(child.id)],
+            env={**os.environ, "CANCELBUS_API_URL": stack.api_url, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert inspect.returncode == 0, inspect.stderr
+        assert re.search(rf"parent\s+{prefect_run.id}", inspect.stdout), inspect.stdout
 
 
 def test_a_parent_the_api_does_not_know(stack: LiveStack) -> None:

@@ -4,6 +4,7 @@ created, linked or started under a cancelled parent is cancelled at once; the sw
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -138,11 +139,19 @@ async def test_cancelling_a_run_cancels_its_open_descendants_at_once(stack: Stac
         )
         assert await runs.history(detached) == []
 
+        # a run with nothing to stop is CANCELLED at once: its children are cancelled as well
+        bare = await runs.create(infrastructure=False)
+        bare_child = await runs.create(bare)
+        await runs.cancel(bare)
+        assert await runs.state_of(bare) is StateType.CANCELLED
+        assert await runs.state_of(bare_child) is StateType.CANCELLING
+
         # each through orchestration: its own request to its own infrastructure
         records = await runs.kit.read(
-            Topics.CANCEL_REQUESTED, until=lambda rs: len(rs) >= 3, within=15
+            Topics.CANCEL_REQUESTED, until=lambda rs: len(rs) >= 4, within=15
         )
         requested = [CancellationRequested.model_validate_json(r.value) for r in records]
+        requested = [m for m in requested if m.flow_run_id != bare_child.id]
         assert sorted(str(m.flow_run_id) for m in requested) == sorted(
             str(r.id) for r in cancelling
         )
@@ -198,12 +207,33 @@ async def test_a_child_starting_or_linked_under_a_cancelled_parent_is_cancelled(
         assert [a.requested_by for a in await runs.history(child)] == [f"cascade:{parent.id}"] * 2
 
         # linked to a cancelled parent afterwards: cancelled in the same request
-        loner = await runs.create()
-        assert (await runs.patch(loner.id, parent_flow_run_id=parent.id)).status_code == 204
+        loner = await runs.create(infrastructure=False)
+        edit = {"parent_flow_run_id": parent.id, "infrastructure_pid": "somehost:77"}
+        assert (await runs.patch(loner.id, **edit)).status_code == 204
         linked = await runs.read(loner)
         assert (linked.state_type, linked.parent_flow_run_id) == (StateType.CANCELLING, parent.id)
         [attempt] = await runs.history(loner)
         assert attempt.requested_by == f"cascade:{parent.id}"
+
+
+async def test_no_child_escapes_a_cancellation_it_races_with(stack: Stack) -> None:
+    """Children created and started while their parent is being cancelled (concurrent
+    transactions on PostgreSQL): whichever commits first, none is left running."""
+    async with stack() as runs:
+        parent = await runs.create()
+
+        async def child() -> FlowRun:
+            created = await runs.create(parent, StateType.PENDING)
+            await runs.propose(created, StateType.RUNNING)
+            return created
+
+        first = [asyncio.create_task(child()) for _ in range(10)]
+        cancel = asyncio.create_task(runs.cancel(parent))
+        children = [*await asyncio.gather(*first), *[await child() for _ in range(2)]]
+        await cancel
+
+        states = {await runs.state_of(c) for c in children}
+        assert states <= {StateType.CANCELLING, StateType.CANCELLED}, states
 
 
 SWITCHES: dict[str, tuple[dict[str, object], dict[str, Any]]] = {
