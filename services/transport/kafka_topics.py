@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from schemas.topics import Topics
@@ -91,6 +92,8 @@ class KafkaTopics:
                     raise for_code(code)(f"cannot create topic {topic}: {rest}")
                 if code == 0:
                     log.info("topic_created", topic=topic, partitions=self._partitions)
+                elif self.logical_name(topic) in COMPACTED:
+                    await _compact(admin, topic)
             await self._wait_visible(admin, [self.name(t) for t in missing])
             self._known.update(missing)
 
@@ -108,3 +111,36 @@ class KafkaTopics:
                 if all(t["error_code"] == 0 and t["partitions"] for t in described):
                     return
                 await asyncio.sleep(0.1)
+
+
+async def _compact(admin: AIOKafkaAdminClient, topic: str) -> None:
+    """Make a topic that exists uncompacted (created by an older version, or by hand)
+    compacted, keeping the other settings made for it: under the delete policy its oldest
+    rules would expire, and a replica starting later would never learn of them."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+    (described,) = await admin.describe_configs([resource])
+    ((code, message, _type, _name, entries),) = described.resources
+    if code != 0:
+        raise for_code(code)(f"cannot read the settings of topic {topic}: {message}")
+    settings = {entry[0]: entry[1] for entry in entries if _set_for_topic(entry)}
+    policy = {entry[0]: entry[1] for entry in entries}.get("cleanup.policy") or ""
+    if "compact" in policy.split(","):
+        return
+    settings["cleanup.policy"] = "compact"
+    # AlterConfigs replaces every setting of the topic: the ones read are written back
+    (altered,) = await admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, settings)]
+    )
+    ((code, message, *_rest),) = altered.resources
+    if code != 0:
+        raise for_code(code)(f"cannot make topic {topic} compacted: {message}")
+    log.warning("topic_made_compacted", topic=topic, cleanup_policy_was=policy)
+
+
+def _set_for_topic(entry: tuple[object, ...]) -> bool:
+    """Whether a described setting was made for the topic itself, not inherited (version 0
+    of the answer says `is_default`, later ones the source: 1 is the topic's own)."""
+    _name, value, read_only, source, sensitive = entry[:5]
+    if read_only or sensitive or value is None:
+        return False
+    return not source if isinstance(source, bool) else source == 1
