@@ -1,9 +1,10 @@
 """A dry run of an automation: the non-terminal runs it would act on now (see preview_rules.py).
 
-Runs are read a page at a time by id, only the columns their current-state event needs, and
-only those in a non-terminal state (and, when the trigger names the states it reacts to, in
-one of those); each page is judged on a worker thread, so neither the database's thread nor
-the event loop is held for the whole of a large table.
+Runs are read a page at a time, a state type at a time in the order of its index (state type,
+state time), only the columns their current-state event needs, and only in non-terminal states
+(and, when the trigger names the states it reacts to, in one of those); each page is judged on
+a worker thread, so neither the database's thread nor the event loop is held for the whole of
+a large table.
 """
 
 from __future__ import annotations
@@ -85,15 +86,27 @@ class EventRow:
 _COLUMNS = [flow_runs.c[name] for name in names(EventRow)]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Cursor:
+    """Where the next page of runs in one state type starts: after this (time, id)."""
+
+    state_type: str
+    after: tuple[datetime, UUID] | None = None
+
+
 def _page(
-    conn: Connection, after: UUID | None, states: frozenset[str] | None, size: int
+    conn: Connection, cursor: _Cursor, states: frozenset[str] | None, size: int
 ) -> list[EventRow]:
-    stmt = sa.select(*_COLUMNS).where(flow_runs.c.state_type.in_(_OPEN_STATES))
+    """Runs of one state type in the order of its index (state type, state time), so each
+    page is a range of that index, not a sort of every open run."""
+    when, run_id = flow_runs.c.state_timestamp, flow_runs.c.id
+    stmt = sa.select(*_COLUMNS).where(flow_runs.c.state_type == cursor.state_type)
     if states is not None:
         stmt = stmt.where(flow_runs.c.state_name.in_(sorted(states)))
-    if after is not None:
-        stmt = stmt.where(flow_runs.c.id > after)
-    stmt = stmt.order_by(flow_runs.c.id).limit(size)
+    if cursor.after is not None:
+        since, last = cursor.after
+        stmt = stmt.where(when >= since, sa.or_(when > since, run_id > last))
+    stmt = stmt.order_by(when, run_id).limit(size)
     return [EventRow(*row) for row in conn.execute(stmt)]
 
 
@@ -104,21 +117,22 @@ def _acted_on(trigger: AnyTrigger, rows: Sequence[EventRow], now: datetime) -> l
 async def preview(
     database: Database, automation: AutomationCore, *, now: datetime | None = None
 ) -> AutomationPreview:
-    """The runs `automation` would act on at `now` (default: now), the first MAX_IDS by id."""
+    """The runs `automation` would act on at `now` (default: now): how many, and the first
+    MAX_IDS found (by state type, then longest in their state first)."""
     now = now or utcnow()
     trigger = automation.trigger
     states = state_names(trigger)
     ids: list[UUID] = []
     matched = 0
-    after: UUID | None = None
-    while states is None or states:
-        rows = await database.read(functools.partial(_page, after=after, states=states, size=PAGE))
-        if not rows:
-            break
-        found = await asyncio.to_thread(_acted_on, trigger, rows, now)
-        matched += len(found)
-        ids.extend(found[: MAX_IDS - len(ids)])
-        if len(rows) < PAGE:
-            break
-        after = rows[-1].id
+    for state_type in _OPEN_STATES if states is None or states else []:
+        cursor = _Cursor(state_type)
+        while True:
+            page = functools.partial(_page, cursor=cursor, states=states, size=PAGE)
+            rows = await database.read(page)
+            found = await asyncio.to_thread(_acted_on, trigger, rows, now)
+            matched += len(found)
+            ids.extend(found[: MAX_IDS - len(ids)])
+            if len(rows) < PAGE:
+                break
+            cursor = _Cursor(state_type, (rows[-1].state_timestamp, rows[-1].id))
     return AutomationPreview(flow_run_ids=ids, matched=matched, truncated=matched > len(ids))

@@ -23,7 +23,7 @@ def _service(request: Request) -> StateService:
 @router.post("/preview")
 async def preview_automation(body: AutomationCreate, request: Request) -> AutomationPreview:
     """The non-terminal runs the rule would act on now, before it is enabled (a dry run):
-    the first 200 by id, and how many in all."""
+    the first 200 found, and how many in all."""
     return await _service(request).preview_automation(body)
 
 
