@@ -80,7 +80,7 @@ def test_create_from_prefect_files_then_list_inspect_pause_resume_delete(
     deleted = cli("delete", "cancel-etl", api_url=stack.api_url)
     assert deleted.returncode == 0, deleted.stderr
     assert f"Deleted automation 'cancel-etl' ({automation_id})" in deleted.stdout
-    names = [a["name"] for a in json.loads(cli("ls", "--json", api_url=stack.api_url).stdout)]
+    names = [a["name"] for a in json.loads(cli("ls", "-o", "json", api_url=stack.api_url).stdout)]
     assert names == ["failed-then-crashed"]
 
 
@@ -94,6 +94,7 @@ def test_mistakes_get_one_readable_line_and_an_exit_code(stack: LiveStack, tmp_p
     by_id = cli("pause", "--id", str(unknown), api_url=stack.api_url)
     assert (by_id.returncode, by_id.stderr.strip()) == (1, f"error: automation {unknown} not found")
     assert cli("delete", api_url=stack.api_url).returncode == 2  # neither a name nor --id
+    assert cli("ls", "--output", "yaml", api_url=stack.api_url).returncode == 2
 
     absent = cli("create", "-f", str(tmp_path / "absent.yaml"), api_url=stack.api_url)
     assert (absent.returncode, absent.stderr.strip()) == (
