@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from schemas.automations import AutomationCreate
+from schemas.flow_runs import FlowRun
 from services.client import Running, SyncCancelbusClient
 from tests.clients.firings import fire, kept
 from tests.clients.stack import LiveStack
@@ -120,3 +122,32 @@ def test_a_firing_shows_on_the_automation_and_on_the_run_it_cancelled(
     page.goto(f"{stack.url}/runs/flow-run/{parent.id}")
     deleted = f"automation {str(guard.id)[:8]} (deleted)"
     expect(page.locator("#cancelled-by a")).to_have_text(deleted)
+
+
+@pytest.mark.skipif(
+    "parent_flow_run_id" not in FlowRun.model_fields, reason="runs name no parent yet"
+)
+def test_a_cascaded_child_names_its_parent(stack: LiveStack, page: Page) -> None:
+    with SyncCancelbusClient(stack.api_url) as client:
+        parent = client.create_flow_run(
+            "nightly-parent", state=Running(), infrastructure_pid="elsewhere:1"
+        )
+        created = httpx.post(
+            f"{stack.api_url}/flow_runs/",
+            json={
+                "name": "nightly-child",
+                "state": {"type": "RUNNING"},
+                "infrastructure_pid": "elsewhere:2",
+                "parent_flow_run_id": str(parent.id),
+            },
+        )
+        assert created.status_code == 201, created.text
+        child_id = created.json()["id"]
+        client.cancel(parent.id, reason="stop the night")  # the cascade cancels the child
+
+    page.goto(f"{stack.url}/runs/flow-run/{child_id}")
+    expect(page.locator("#cancelled-by")).to_contain_text("cascade from nightly-parent")
+    link = page.locator(f"#facts a[data-run-id='{parent.id}']")
+    expect(link).to_have_text("nightly-parent")
+    link.click()
+    expect(page).to_have_url(f"{stack.url}/runs/flow-run/{parent.id}")
