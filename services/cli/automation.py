@@ -14,7 +14,7 @@ import typer
 
 from schemas.automations import Automation, AutomationFilter
 from services.cli.automation_create import create, preview
-from services.cli.automation_lookup import find
+from services.cli.automation_lookup import Output, find, json_wanted
 from services.cli.automation_views import automations_table, inspect_view
 from services.cli.flow_run import ApiToken, ApiUrl, Json, connect, err, out
 from services.cli.flow_run_views import dump
@@ -42,7 +42,10 @@ def _confirm(question: str, yes: bool) -> None:
 
 @app.command("ls")
 def list_automations(
-    api_url: ApiUrl = None, api_token: ApiToken = None, as_json: Json = False
+    output: Output = None,
+    api_url: ApiUrl = None,
+    api_token: ApiToken = None,
+    as_json: Json = False,
 ) -> None:
     """List every automation, by name."""
     with connect(api_url, api_token) as client:
@@ -51,7 +54,7 @@ def list_automations(
             automations += page
             if len(page) < PAGE:
                 break
-    if as_json:
+    if json_wanted(as_json, output):
         dump(automations)
     elif not automations:
         out.print("No automations found.")
@@ -66,21 +69,16 @@ def inspect(
     firings: Annotated[
         int, typer.Option(help="show this many of its last firings", min=0, max=200)
     ] = 10,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="json (as --json)", show_default=False)
-    ] = None,
+    output: Output = None,
     api_url: ApiUrl = None,
     api_token: ApiToken = None,
     as_json: Json = False,
 ) -> None:
     """An automation (or every one with this name) and what it did last."""
-    if output is not None and output.lower() != "json":
-        err.print("error: --output supports json only")
-        raise typer.Exit(2)
     with connect(api_url, api_token) as client:
         found = find(client, name, automation_id)
         shown = [(a, client.firings(a.id, firings) if firings else []) for a in found]
-    if as_json or output is not None:
+    if json_wanted(as_json, output):
         views = [
             {
                 "automation": a.model_dump(mode="json"),

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from schemas.automations import AutomationCore, AutomationPreview
 from services.cli.automation_files import FileRefused, Parsed, read_file, read_text
-from services.cli.automation_lookup import find
+from services.cli.automation_lookup import Output, find, json_wanted
 from services.cli.flow_run import ApiToken, ApiUrl, Json, connect, err, out
 from services.cli.flow_run_views import dump, runs_table
 from services.client import ApiError, SyncCancelbusClient, flow_run_filter
@@ -63,9 +63,11 @@ def create(
     ] = False,
     api_url: ApiUrl = None,
     api_token: ApiToken = None,
+    output: Output = None,
     as_json: Json = False,
 ) -> None:
     """Create automations from a file (Prefect's format); exits 1 if any was refused."""
+    as_json = json_wanted(as_json, output)
     parsed = _load(from_file, from_json)
     bad = _refused(parsed)
     good = [p for p in parsed if p.automation is not None]
@@ -101,9 +103,11 @@ def preview(
     from_json: FromJson = None,
     api_url: ApiUrl = None,
     api_token: ApiToken = None,
+    output: Output = None,
     as_json: Json = False,
 ) -> None:
     """The runs a rule would act on now: from a file (not created), or a stored one."""
+    as_json = json_wanted(as_json, output)
     given = [v for v in (name, automation_id, from_file, from_json) if v is not None]
     if len(given) != 1:
         err.print("error: give one of NAME, --id, --from-file or --from-json")

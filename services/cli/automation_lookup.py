@@ -1,7 +1,10 @@
-"""Which automations a command means: `--id`, or every one with the name given."""
+"""Which automations a command means (`--id`, or every one with the name given), and how to
+show them (`--json`, or Prefect's `--output json`)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 import typer
@@ -26,3 +29,18 @@ def find(
         err.print(f"error: no automation is named {name!r} (you can also give --id)")
         raise typer.Exit(1)
     return found
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+Output = Annotated[
+    OutputFormat | None,
+    typer.Option("--output", "-o", help="json: the same as --json", case_sensitive=False),
+]
+
+
+def json_wanted(as_json: bool, output: OutputFormat | None) -> bool:
+    return as_json or output is OutputFormat.JSON

@@ -124,7 +124,7 @@ def show_inspect(
 def dump(value: Any) -> None:
     """JSON on stdout, unstyled (pydantic models and lists of them)."""
     if isinstance(value, list):
-        payload: Any = [v.model_dump(mode="json") for v in value]
+        payload: Any = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
     elif hasattr(value, "model_dump"):
         payload = value.model_dump(mode="json")
     else:

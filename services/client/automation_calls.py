@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from schemas.automations import (
     Automation,
     AutomationCore,
+    AutomationCreate,
     AutomationFilter,
     AutomationFilterCriteria,
     AutomationFiring,
@@ -31,7 +32,8 @@ def _none(_body: Any) -> None:
 
 
 def _body(automation: AutomationCore) -> dict[str, Any]:
-    return automation.model_dump(mode="json")
+    """What the routes take: a stored `Automation` may be sent, without its id and times."""
+    return automation.model_dump(mode="json", include=set(AutomationCreate.model_fields))
 
 
 def create(automation: AutomationCore) -> Call[Automation]:

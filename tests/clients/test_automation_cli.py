@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from services.client import SyncCancelbusClient
+from services.client import Running, SyncCancelbusClient
 from services.localinfra.service_process import CANCELBUS
+from tests.clients.firings import fire, kept
 from tests.clients.stack import LiveStack
 from tests.state.automation_bodies import compound_rule, rule
 
@@ -63,6 +64,8 @@ def test_create_from_prefect_files_then_list_inspect_pause_resume_delete(
     by_id = json.loads(inspect_json.stdout)
     assert by_id["automation"]["name"] == "cancel-etl"
     assert by_id["firings"] == []
+    by_name = json.loads(cli("inspect", "cancel-etl", "--json", api_url=stack.api_url).stdout)
+    assert [view["automation"]["id"] for view in by_name] == [automation_id]  # one per name
 
     paused = cli("pause", "cancel-etl", api_url=stack.api_url)
     assert paused.returncode == 0, paused.stderr
@@ -77,7 +80,7 @@ def test_create_from_prefect_files_then_list_inspect_pause_resume_delete(
     deleted = cli("delete", "cancel-etl", api_url=stack.api_url)
     assert deleted.returncode == 0, deleted.stderr
     assert f"Deleted automation 'cancel-etl' ({automation_id})" in deleted.stdout
-    names = [a["name"] for a in json.loads(cli("ls", "--json", api_url=stack.api_url).stdout)]
+    names = [a["name"] for a in json.loads(cli("ls", "-o", "json", api_url=stack.api_url).stdout)]
     assert names == ["failed-then-crashed"]
 
 
@@ -91,6 +94,7 @@ def test_mistakes_get_one_readable_line_and_an_exit_code(stack: LiveStack, tmp_p
     by_id = cli("pause", "--id", str(unknown), api_url=stack.api_url)
     assert (by_id.returncode, by_id.stderr.strip()) == (1, f"error: automation {unknown} not found")
     assert cli("delete", api_url=stack.api_url).returncode == 2  # neither a name nor --id
+    assert cli("ls", "--output", "yaml", api_url=stack.api_url).returncode == 2
 
     absent = cli("create", "-f", str(tmp_path / "absent.yaml"), api_url=stack.api_url)
     assert (absent.returncode, absent.stderr.strip()) == (
@@ -119,3 +123,47 @@ def test_mistakes_get_one_readable_line_and_an_exit_code(stack: LiveStack, tmp_p
     down = cli("ls", api_url="http://127.0.0.1:9/api")
     assert down.returncode == 1
     assert down.stderr.startswith("error: cannot connect to http://127.0.0.1:9/api")
+
+
+def test_dry_run_lists_the_runs_a_rule_would_cancel_and_inspect_shows_firings(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    with SyncCancelbusClient(stack.api_url) as client:
+        # no worker serves "elsewhere": a cancelled run stays CANCELLING
+        etl = client.create_flow_run(
+            "etl-nightly", tags=["etl"], state=Running(), infrastructure_pid="elsewhere:1"
+        )
+        client.create_flow_run("report", state=Running(), infrastructure_pid="elsewhere:2")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump([rule("cancel-etl")]))
+
+    dry = cli("create", "-f", str(rules), "--dry-run", api_url=stack.api_url)
+    assert dry.returncode == 0, dry.stderr
+    assert "'cancel-etl' would act on 1 run(s) now:" in dry.stdout
+    assert "etl-nightly" in dry.stdout
+    assert "report" not in dry.stdout
+    previewed = cli("preview", "-f", str(rules), "--json", api_url=stack.api_url)
+    assert previewed.returncode == 0, previewed.stderr
+    as_json = json.loads(previewed.stdout)
+    assert [(p["name"], p["flow_run_ids"], p["matched"]) for p in as_json] == [
+        ("cancel-etl", [str(etl.id)], 1)
+    ]
+    with SyncCancelbusClient(stack.api_url) as client:
+        assert client.read_automations() == []  # a dry run creates nothing
+
+    assert cli("create", "-f", str(rules), api_url=stack.api_url).returncode == 0
+    stored = cli("preview", "cancel-etl", api_url=stack.api_url)
+    assert stored.returncode == 0, stored.stderr
+    assert "'cancel-etl' would act on 1 run(s) now:" in stored.stdout
+    with SyncCancelbusClient(stack.api_url) as client:
+        [guard] = client.read_automations_by_name("cancel-etl")
+        fire(stack, guard.id, etl.id)
+        kept(client, guard.id, 1)
+
+    inspected = cli("inspect", "cancel-etl", api_url=stack.api_url)
+    assert inspected.returncode == 0, inspected.stderr
+    assert "Last firings" in inspected.stdout
+    assert str(etl.id) in inspected.stdout
+    assert "acted" in inspected.stdout
+    after = cli("preview", "--id", str(guard.id), api_url=stack.api_url)
+    assert after.stdout.strip() == "'cancel-etl' would act on no run now."

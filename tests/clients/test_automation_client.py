@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -13,14 +14,21 @@ from schemas.automations import (
     AutomationFilterCriteria,
     AutomationTagsFilter,
     AutomationUpdate,
+    FiringOutcome,
 )
+from schemas.events import Event
+from schemas.topics import Topics
 from services.client import (
     ApiError,
     AutomationNotFound,
     CancelbusClient,
+    Completed,
+    Running,
     SyncCancelbusClient,
 )
 from services.client.calls import Call, check
+from services.transport.memory import InMemoryBus
+from tests.clients.firings import fire, kept
 from tests.clients.stack import LiveStack
 from tests.state.automation_bodies import rule
 
@@ -86,3 +94,52 @@ def test_a_refused_automation_names_the_field(stack: LiveStack) -> None:
         check(Call("POST", "automations/", lambda _body: None), answer)
     assert refused.value.status_code == 422
     assert "trigger.event.posture: Field required" in str(refused.value)
+
+
+def test_firings_preview_and_events(stack: LiveStack) -> None:
+    tag = uuid.uuid4().hex
+    with SyncCancelbusClient(stack.api_url) as client:
+        # no worker serves "elsewhere": a cancelled run stays CANCELLING
+        running = client.create_flow_run(
+            "etl", tags=["etl", tag], state=Running(), infrastructure_pid="elsewhere:1"
+        )
+        client.create_flow_run("done", tags=["etl", tag], state=Completed())
+        client.create_flow_run("untagged", state=Running(), infrastructure_pid="elsewhere:2")
+        rule_body = _rule("cancel-etl")
+        would = client.preview(rule_body)
+        assert (would.flow_run_ids, would.matched) == ([running.id], 1)
+        assert client.read_automations() == []  # a dry run creates nothing
+
+        guard = client.create_automation(rule_body)
+        ref = fire(stack, guard.id, running.id)
+        [acted] = kept(client, guard.id, 1)
+        assert (acted.firing_id, acted.flow_run_id, acted.outcome) == (
+            ref.firing_id,
+            running.id,
+            FiringOutcome.ACTED,
+        )
+        [attempt] = client.cancellation_history(running.id)
+        assert attempt.requested_by == f"automation:{guard.id}"
+        fire(stack, guard.id, running.id)  # already cancelling: nothing to do
+        newest, _ = kept(client, guard.id, 2)
+        assert newest.outcome is FiringOutcome.NOTHING_TO_DO
+        assert client.firings(guard.id, limit=1) == [newest]
+        assert client.preview(rule_body).flow_run_ids == []  # CANCELLING is not Running
+
+        event = Event(
+            event="acme.data.stale",
+            resource={"prefect.resource.id": f"prefect.flow-run.{running.id}"},
+            payload={"table": "orders"},
+        )
+        client.send_event(event)
+    assert stack.runtime is not None
+    bus = stack.runtime.bus
+    assert isinstance(bus, InMemoryBus)
+    # heartbeats share the topic
+    [record] = [
+        r for r in bus.messages(Topics.EVENTS) if json.loads(r.value)["id"] == str(event.id)
+    ]
+    assert record.key == str(running.id).encode()
+    with SyncCancelbusClient(stack.api_url) as client, pytest.raises(ApiError) as refused:
+        client.send_event(Event.model_construct(event="x", resource={}, related=[], payload={}))
+    assert refused.value.status_code == 422

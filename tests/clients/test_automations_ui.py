@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from schemas.automations import AutomationCreate
+from schemas.flow_runs import FlowRun
 from services.client import Running, SyncCancelbusClient
+from tests.clients.firings import fire, kept
 from tests.clients.stack import LiveStack
 from tests.clients.test_web_ui import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.state.automation_bodies import rule
@@ -70,7 +73,9 @@ def test_automations_page_lists_rules_and_pauses_one(stack: LiveStack, page: Pag
     expect(page.locator("#trigger")).to_contain_text("prefect.flow-run.Running")
 
 
-def test_run_page_names_the_automation_and_the_cascade_parent(stack: LiveStack, page: Page) -> None:
+def test_a_firing_shows_on_the_automation_and_on_the_run_it_cancelled(
+    stack: LiveStack, page: Page
+) -> None:
     with SyncCancelbusClient(stack.api_url) as client:
         guard = client.create_automation(AutomationCreate.model_validate(rule("cancel-etl")))
         # no worker serves "elsewhere": the runs stay CANCELLING, their attempts pending
@@ -80,12 +85,15 @@ def test_run_page_names_the_automation_and_the_cascade_parent(stack: LiveStack, 
         child = client.create_flow_run(
             "nightly-child", state=Running(), infrastructure_pid="elsewhere:2"
         )
-        client.cancel(
-            parent.id,
-            reason=f"Cancelled by Automation {guard.id}",
-            requested_by=f"automation:{guard.id}",
-        )
-        client.cancel(child.id, requested_by=f"cascade:{parent.id}")
+        fire(stack, guard.id, parent.id)  # the rule cancels the parent...
+        kept(client, guard.id, 1)
+        client.cancel(child.id, requested_by=f"cascade:{parent.id}")  # ...and the cascade its child
+
+    page.goto(f"{stack.url}/automations")
+    last = page.locator(f"tr[data-automation-id='{guard.id}'] .last-firings li")
+    expect(last).to_have_count(1)
+    expect(last).to_contain_text("acted")
+    expect(last.locator("a")).to_have_attribute("href", f"/runs/flow-run/{parent.id}")
 
     page.goto(f"{stack.url}/runs/flow-run/{child.id}")
     cascade = page.locator("#attempts a.requester")
@@ -97,14 +105,49 @@ def test_run_page_names_the_automation_and_the_cascade_parent(stack: LiveStack, 
     by = page.locator("#cancelled-by a")
     expect(by).to_have_text("automation cancel-etl")
     expect(page.locator("#attempts")).to_contain_text(f"Cancelled by Automation {guard.id}")
+    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-run-by-automation.png"), full_page=True)
     by.click()
     expect(page).to_have_url(f"{stack.url}/automations/{guard.id}")
     expect(page.locator("#automation-name")).to_have_text("cancel-etl")
+    firing = page.locator("#firings tr")
+    expect(firing).to_have_count(1)
+    expect(firing).to_contain_text("0: cancel-flow-run")
+    expect(firing).to_contain_text("acted")
+    expect(page.locator("#no-firings")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "ui-automation.png"), full_page=True)
 
     with SyncCancelbusClient(stack.api_url) as client:
         client.delete_automation(guard.id)
     page.goto(f"{stack.url}/runs/flow-run/{parent.id}")
-    expect(page.locator("#cancelled-by a")).to_have_text(
-        f"automation {str(guard.id)[:8]} (deleted)"
-    )
+    deleted = f"automation {str(guard.id)[:8]} (deleted)"
+    expect(page.locator("#cancelled-by a")).to_have_text(deleted)
+
+
+@pytest.mark.skipif(
+    "parent_flow_run_id" not in FlowRun.model_fields, reason="runs name no parent yet"
+)
+def test_a_cascaded_child_names_its_parent(stack: LiveStack, page: Page) -> None:
+    with SyncCancelbusClient(stack.api_url) as client:
+        parent = client.create_flow_run(
+            "nightly-parent", state=Running(), infrastructure_pid="elsewhere:1"
+        )
+        created = httpx.post(
+            f"{stack.api_url}/flow_runs/",
+            json={
+                "name": "nightly-child",
+                "state": {"type": "RUNNING"},
+                "infrastructure_pid": "elsewhere:2",
+                "parent_flow_run_id": str(parent.id),
+            },
+        )
+        assert created.status_code == 201, created.text
+        child_id = created.json()["id"]
+        client.cancel(parent.id, reason="stop the night")  # the cascade cancels the child
+
+    page.goto(f"{stack.url}/runs/flow-run/{child_id}")
+    expect(page.locator("#cancelled-by")).to_contain_text("cascade from nightly-parent")
+    link = page.locator(f"#facts a[data-run-id='{parent.id}']")
+    expect(link).to_have_text("nightly-parent")
+    link.click()
+    expect(page).to_have_url(f"{stack.url}/runs/flow-run/{parent.id}")

@@ -3,6 +3,7 @@ is kept and listed (acted, nothing to do, failed), on a real bus and database.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from uuid import UUID, uuid4
 
@@ -179,3 +180,23 @@ async def test_an_unknown_command_is_dead_lettered_with_the_reason(state: StateH
     [letter] = mine(await state.records(Topics.DEAD_LETTERS, until=lambda rs: bool(mine(rs))))
     assert "unknown command 'cancelbus.PauseFlowRun'" in reason(letter)
     assert "cancelbus.ChangeFlowRunState" in reason(letter)
+
+
+async def test_the_same_firing_applied_at_once_by_two_consumers_acts_once(
+    state: StateHarness,
+) -> None:
+    """As when a partition moves between replicas mid-command: the second waits for the
+    run's lock, then finds the first one's row."""
+    automation_id = await store_automation(state)
+    run = await state.running_run()
+    command = change_command(run.id, firing(automation_id), StateType.PAUSED)
+    service = state.runtime.service
+
+    outcomes = await asyncio.gather(
+        service.apply_automation_command(command), service.apply_automation_command(command)
+    )
+
+    assert sorted(outcomes, key=str) == [None, FiringOutcome.ACTED]
+    states = await service.states(run.id)
+    assert [s.type for s in states] == [StateType.RUNNING, StateType.PAUSED]
+    assert len(await firings_of(state, automation_id)) == 1

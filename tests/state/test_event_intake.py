@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 
 from schemas.events import Event
 from schemas.infrastructure import InfrastructureKind
 from schemas.messages import WorkerHeartbeat
 from schemas.topics import Topics
+from services.state.api.event_intake import EventIntake
 from services.transport import Record
 from tests.state.conftest import StateHarness
 
@@ -148,3 +151,23 @@ async def test_bad_events_published_straight_to_the_topic_break_nothing(
     letters = await state.kit.published(Topics.DEAD_LETTERS)
     assert [r for r in letters if r.key == beat.key.encode()] == []  # not the state service's
     assert (await state.api.get("/api/health")).json() is True
+
+
+class UnreachableBus:
+    """A bus whose broker cannot be reached: every publish fails."""
+
+    async def publish_many(self, messages: Sequence[object]) -> None:
+        raise ConnectionError("broker unreachable")
+
+
+async def test_events_the_bus_does_not_take_are_a_503_with_the_reason(
+    state: StateHarness,
+) -> None:
+    app = state.runtime.app()
+    app.state.event_intake = EventIntake(UnreachableBus(), max_message_bytes=1024)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cancelbus") as api:
+        response = await api.post("/api/events", json=prefect_event("acme.x", "acme.y"))
+
+    assert response.status_code == 503
+    assert "broker unreachable" in response.json()["detail"]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import structlog
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AliasChoices, ConfigDict, Field, ValidationError
@@ -20,6 +21,8 @@ from pydantic import AliasChoices, ConfigDict, Field, ValidationError
 from schemas.events import Event
 from schemas.states import utcnow
 from services.transport import Bus
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -50,7 +53,15 @@ class EventIntake:
         self.max_message_bytes = max_message_bytes
 
     async def publish(self, events: Sequence[tuple[Event, bytes]]) -> None:
-        await self._bus.publish_many([(e.TOPIC, e.key, payload, ()) for e, payload in events])
+        """Publish all, or raise 503 with the reason: the sender may send them again (an
+        event's id is its own, so a consumer can tell a repeat)."""
+        try:
+            await self._bus.publish_many([(e.TOPIC, e.key, data, ()) for e, data in events])
+        except Exception as exc:  # the broker unreachable, or refusing: the sender retries
+            log.warning("events_not_published", events=len(events), error=repr(exc))
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"the bus did not take the events: {exc!r}"
+            ) from exc
 
 
 def _intake(request: Request) -> EventIntake:
