@@ -210,7 +210,9 @@ async def test_partition_p_of_each_topic_of_a_group_goes_to_one_member(buses: Bu
         while True:
             split = [o for o in owners if o]
             every = set().union(*(o.get(topics[0], set()) for o in owners))
-            if len(split) == 2 and every == {0, 1, 2}:
+            # each member learns its topics' partitions one topic at a time: wait for both
+            together = all(o.get(topics[0]) == o.get(topics[1]) for o in owners)
+            if len(split) == 2 and every == {0, 1, 2} and together:
                 break
             await asyncio.sleep(0.05)
     for owned in owners:
