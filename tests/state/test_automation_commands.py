@@ -126,7 +126,9 @@ async def test_change_flow_run_state_proposes_the_state_with_its_message(
     failing = await state.running_run()
     cancelling = await state.running_run()
 
-    await state.publish(change_command(failing.id, firing(automation_id), StateType.FAILED))
+    await state.publish(
+        change_command(failing.id, firing(automation_id), StateType.FAILED, name="Overdue")
+    )
     await state.publish(
         change_command(
             cancelling.id, firing(automation_id), StateType.CANCELLING, message="too long"
@@ -136,6 +138,7 @@ async def test_change_flow_run_state_proposes_the_state_with_its_message(
     failed = await state.wait_state(failing.id, StateType.FAILED)
     assert failed.state is not None
     assert failed.state.message == f"State changed by Automation {automation_id}"
+    assert failed.state.name == "Overdue"
     await state.wait_state(cancelling.id, StateType.CANCELLING)
     records = await state.records(
         Topics.CANCEL_REQUESTED, until=lambda rs: bool(requests_for(rs, cancelling.id))

@@ -98,6 +98,10 @@ async def test_a_bad_event_is_422_naming_the_field_and_nothing_is_published(
     not_json = await state.api.post(
         "/api/events", content=b"{nope", headers={"content-type": "application/json"}
     )
+    too_deep = await state.api.post(
+        "/api/events", content=b"[" * 100_000, headers={"content-type": "application/json"}
+    )
+    too_many = await state.api.post("/api/events", json=[no_id] * 1001)
     too_large = await state.api.post(
         "/api/events", json=prefect_event("acme.big", "acme.tenant.44", payload={"x": "y" * 2**20})
     )
@@ -111,6 +115,9 @@ async def test_a_bad_event_is_422_naming_the_field_and_nothing_is_published(
     assert nameless.status_code == 422
     assert ["body", "event"] in [e["loc"] for e in nameless.json()["detail"]]
     assert not_json.status_code == 422
+    assert too_deep.status_code == 422
+    assert too_many.status_code == 422
+    assert "at most 1000 events" in too_many.json()["detail"]
     assert too_large.status_code == 413
     assert "bytes" in too_large.json()["detail"]
 

@@ -130,7 +130,7 @@ async def post_events(request: Request) -> list[UUID]:
     body = await _body(request, BODY_MESSAGES * intake.max_message_bytes)
     try:
         document = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": f"not JSON: {exc}"}]
         ) from exc
