@@ -9,7 +9,6 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from schemas.automations import AutomationCreate
-from schemas.flow_runs import FlowRun
 from services.client import Running, SyncCancelbusClient
 from tests.clients.firings import fire, kept
 from tests.clients.stack import LiveStack
@@ -124,9 +123,6 @@ def test_a_firing_shows_on_the_automation_and_on_the_run_it_cancelled(
     expect(page.locator("#cancelled-by a")).to_have_text(deleted)
 
 
-@pytest.mark.skipif(
-    "parent_flow_run_id" not in FlowRun.model_fields, reason="runs name no parent yet"
-)
 def test_a_cascaded_child_names_its_parent(stack: LiveStack, page: Page) -> None:
     with SyncCancelbusClient(stack.api_url) as client:
         parent = client.create_flow_run(
