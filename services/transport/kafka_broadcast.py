@@ -10,38 +10,17 @@ shared error policy; nothing is committed (there is no group to commit to).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.transport.base import Subscription
-from services.transport.dispatch import Dispatcher
-from services.transport.kafka_group import to_record
+from services.transport.kafka_group import KafkaMember, to_record
 
 log = structlog.get_logger(__name__)
 
 
-class BroadcastKafkaSubscriber:
-    def __init__(
-        self,
-        consumer: AIOKafkaConsumer,
-        subscription: Subscription,
-        dispatcher: Dispatcher,
-        *,
-        topic_name: Callable[[str], str],
-        logical_name: Callable[[str], str],
-    ) -> None:
-        assert subscription.handler is not None
-        self._consumer = consumer
-        self._sub = subscription
-        self._handler = subscription.handler
-        self._dispatcher = dispatcher
-        self._topic_name = topic_name
-        self._logical_name = logical_name
-        self._fetcher: asyncio.Task[None] | None = None
-
+class BroadcastKafkaSubscriber(KafkaMember):
     async def start(self, graceful_timeout: float) -> None:
         """Assign every partition and fix where reading starts; then fetch in a task."""
         await self._consumer.start()
@@ -65,13 +44,8 @@ class BroadcastKafkaSubscriber:
         )
 
     async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
-        if self._fetcher is not None:
-            self._fetcher.cancel()
-            await asyncio.gather(self._fetcher, return_exceptions=True)
-        try:
-            await asyncio.wait_for(self._consumer.stop(), close_timeout)
-        except TimeoutError:
-            log.error("kafka_consumer_stop_timed_out", group=self._sub.group)
+        await self._stop_fetching()
+        await self._close_consumer(close_timeout)
         log.info("kafka_broadcast_stopped", group=self._sub.group)
 
     async def _fetch_loop(self) -> None:
@@ -84,5 +58,5 @@ class BroadcastKafkaSubscriber:
                 continue
             for tp, messages in batches.items():
                 topic = self._logical_name(tp.topic)
-                for message in messages:
-                    await self._dispatcher.run(to_record(message, topic), self._handler)
+                records = [to_record(message, topic) for message in messages]
+                await self._dispatcher.run_subscription(records, self._sub)

@@ -1,6 +1,7 @@
-"""What every Kafka consumer in a group does alike: join, fetch in a task, tell the
-subscription which partitions it owns after each rebalance (and which of them will be read
-again from an older commit point), close within a bound."""
+"""What every Kafka consumer of the bus does alike (`KafkaMember`: fetch in a task, close
+within a bound), and what every one in a group does besides (`GroupMember`: join, tell the
+subscription which partitions it owns after each rebalance, and which of them will be read
+again from an older commit point)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def to_record(msg: ConsumerRecord, topic: str) -> Record:
     )
 
 
-class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """What every consumer of a group does alike: join, fetch in a task, report assignments,
-    close within a bound. Subclasses decide how fetched records run and commit."""
+class KafkaMember:
+    """What every consumer of the bus does alike, in a group or not: fetch in a task, stop
+    fetching, close within a bound. Subclasses decide how they start and how fetched records
+    run (and commit)."""
 
     def __init__(
         self,
@@ -51,15 +53,6 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         self._logical_name = logical_name
         self._graceful_timeout = 10.0
         self._fetcher: asyncio.Task[None] | None = None
-
-    async def start(self, graceful_timeout: float) -> None:
-        self._graceful_timeout = graceful_timeout
-        await self._consumer.start()
-        topics = [self._topic_name(t) for t in self._sub.topics]
-        self._consumer.subscribe(topics, listener=self)
-        self._fetcher = asyncio.create_task(
-            self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
-        )
 
     async def _fetch_loop(self) -> None:
         raise NotImplementedError
@@ -82,6 +75,20 @@ class GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
             # aiokafka 0.14 lets its fetcher's own cancellation escape stop() when the
             # broker is unreachable; the consumer is closed all the same.
             log.warning("kafka_consumer_stop_cancelled_internally", group=self._sub.group)
+
+
+class GroupMember(KafkaMember, ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """What every consumer of a group does alike: join, report assignments after each
+    rebalance. Subclasses decide how fetched records run and commit."""
+
+    async def start(self, graceful_timeout: float) -> None:
+        self._graceful_timeout = graceful_timeout
+        await self._consumer.start()
+        topics = [self._topic_name(t) for t in self._sub.topics]
+        self._consumer.subscribe(topics, listener=self)
+        self._fetcher = asyncio.create_task(
+            self._fetch_loop(), name=f"kafka-bus:{self._sub.group}:fetch"
+        )
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions_assigned", group=self._sub.group, partitions=sorted(assigned))
