@@ -22,12 +22,7 @@ from services.transport.base import (
     Subscription,
 )
 from services.transport.dispatch import Dispatcher, RetryPolicy
-from services.transport.memory_consumers import (
-    Positions,
-    consume,
-    consume_broadcast,
-    consume_concurrent,
-)
+from services.transport.memory_consumers import Positions, consume, consume_concurrent
 from services.transport.memory_topics import MemoryTopics, crc32_partition
 from services.transport.offsets import capped
 from services.transport.subscriptions import Subscriptions
@@ -99,9 +94,7 @@ class InMemoryBus(Subscriptions):
                     positions.handled[position] = (
                         0 if sub.from_beginning else len(partition_log.records)
                     )
-                    run = consume_broadcast(
-                        positions, partition_log, sub, dispatcher(sub.group), position
-                    )
+                    run = consume(positions, partition_log, sub, dispatcher(sub.group), position)
                     self._tasks.append(asyncio.create_task(run, name=f"memory-bus:{position}"))
 
     async def stop(self) -> None:

@@ -35,9 +35,15 @@ class Positions:
 
 
 async def consume(
-    positions: Positions, log: PartitionLog, sub: Subscription, dispatcher: Dispatcher
+    positions: Positions,
+    log: PartitionLog,
+    sub: Subscription,
+    dispatcher: Dispatcher,
+    position: Position | None = None,
 ) -> None:
-    position = (sub.group, log.topic, log.partition)
+    """Run a partition's records in order from `position` (default: the group's), advancing
+    it after each batch; a broadcast subscription commits nothing."""
+    position = position or (sub.group, log.topic, log.partition)
     while positions.running():
         offset = positions.handled.get(position, 0)
         if offset >= len(log.records):
@@ -46,25 +52,7 @@ async def consume(
         records = log.records[offset : offset + sub.max_batch]
         await dispatcher.run_subscription(records, sub)
         done = offset + len(records)
-        positions.advance(position, done, done)
-
-
-async def consume_broadcast(
-    positions: Positions,
-    log: PartitionLog,
-    sub: Subscription,
-    dispatcher: Dispatcher,
-    position: Position,
-) -> None:
-    handler = sub.handler
-    assert handler is not None
-    while positions.running():
-        offset = positions.handled[position]
-        if offset >= len(log.records):
-            await log.wait_beyond(offset)
-            continue
-        await dispatcher.run(log.records[offset], handler)
-        positions.advance(position, offset + 1, 0)
+        positions.advance(position, done, 0 if sub.broadcast else done)
 
 
 async def consume_concurrent(
