@@ -26,8 +26,9 @@ def unique(name: str) -> str:
 
 
 class Buses:
-    def __init__(self, bootstrap: str | None) -> None:
+    def __init__(self, bootstrap: str | None, client_id: str = "test-concurrent") -> None:
         self.bootstrap = bootstrap
+        self.client_id = client_id
         self.made: list[Bus] = []
 
     def new(self, graceful_timeout: float = 5.0) -> Bus:
@@ -37,7 +38,7 @@ class Buses:
         else:
             bus = KafkaBus(
                 self.bootstrap,
-                client_id="test-concurrent",
+                client_id=self.client_id,
                 retry=FAST_RETRY,
                 topics=(),
                 partitions=3,

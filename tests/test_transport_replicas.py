@@ -5,50 +5,34 @@ there), and one group's topics are co-partitioned."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from services.transport import Bus, Record
-from services.transport.kafka import KafkaBus
 from services.transport.memory import InMemoryBus
 from tests.support.buses import FAST_RETRY, BusKit, KafkaKit
 from tests.support.settled import committed_offset
 from tests.test_transport import Collector
+from tests.test_transport_concurrent import Buses, unique
 
 WAIT = 60.0
 
 
-def unique(name: str) -> str:
-    return f"{name}.{uuid.uuid4().hex[:12]}"
-
-
-class Buses:
+class Replicas(Buses):
     """In memory one bus plays every replica (as in `cancelbus dev`); on Kafka one bus each."""
 
     def __init__(self, bootstrap: str | None) -> None:
-        self.bootstrap = bootstrap
-        self.made: list[Bus] = []
+        super().__init__(bootstrap, client_id="test-replicas")
         self._shared: InMemoryBus | None = None
 
-    def new(self) -> Bus:
-        bus: Bus
-        if self.bootstrap is None:
-            if self._shared is None:
-                self._shared = InMemoryBus(retry=FAST_RETRY, partitions=3)
-                self.made.append(self._shared)
-            return self._shared
-        bus = KafkaBus(
-            self.bootstrap,
-            client_id="test-replicas",
-            retry=FAST_RETRY,
-            topics=(),
-            partitions=3,
-            graceful_timeout=2.0,
-        )
-        self.made.append(bus)
-        return bus
+    def new(self, graceful_timeout: float = 2.0) -> Bus:
+        if self.bootstrap is not None:
+            return super().new(graceful_timeout)
+        if self._shared is None:
+            self._shared = InMemoryBus(retry=FAST_RETRY, partitions=3)
+            self.made.append(self._shared)
+        return self._shared
 
     async def start(self) -> None:
         for bus in self.made:
@@ -56,13 +40,13 @@ class Buses:
 
 
 @pytest.fixture
-async def buses(bus_kit: BusKit) -> AsyncIterator[Buses]:
-    made = Buses(bus_kit.bootstrap if isinstance(bus_kit, KafkaKit) else None)
+async def buses(bus_kit: BusKit) -> AsyncIterator[Replicas]:
+    made = Replicas(bus_kit.bootstrap if isinstance(bus_kit, KafkaKit) else None)
     yield made
     await asyncio.gather(*(bus.stop() for bus in made.made))
 
 
-async def test_every_replica_reads_the_whole_broadcast_topic_in_key_order(buses: Buses) -> None:
+async def test_every_replica_reads_the_whole_broadcast_topic_in_key_order(buses: Replicas) -> None:
     topic = unique("rules")
     replicas = [Collector(), Collector()]
     for collector in replicas:
@@ -85,7 +69,7 @@ async def test_every_replica_reads_the_whole_broadcast_topic_in_key_order(buses:
 async def test_broadcast_starts_at_the_end_unless_asked_for_the_beginning(
     kafka_bootstrap: str,
 ) -> None:
-    buses = Buses(kafka_bootstrap)
+    buses = Replicas(kafka_bootstrap)
     topic = unique("rules")
     try:
         early = buses.new()
@@ -106,27 +90,19 @@ async def test_broadcast_starts_at_the_end_unless_asked_for_the_beginning(
         await asyncio.gather(*(b.stop() for b in buses.made))
 
 
-class Held:
+class Held(Collector):
     """A batch handler and the commit cap of a subscriber that holds records back."""
 
     def __init__(self, hold: int | None = None) -> None:
-        self.records: list[Record] = []
+        super().__init__()
         self.hold = hold  # the oldest offset still needed, on every partition
-        self._changed = asyncio.Event()
 
     async def handle(self, records: Sequence[Record]) -> None:
-        self.records.extend(records)
-        self._changed.set()
+        for record in records:
+            await self(record)
 
     def cap(self, topic: str, partition: int) -> int | None:
         return self.hold
-
-    async def wait_for(self, count: int) -> list[Record]:
-        async with asyncio.timeout(WAIT):
-            while len(self.records) < count:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.records
 
 
 async def committed(bus: Bus, group: str, topic: str, partition: int, bootstrap: str | None) -> int:
@@ -145,7 +121,7 @@ async def wait_committed(
 
 
 async def test_a_capped_subscription_reads_on_but_commits_only_up_to_its_cap(
-    buses: Buses,
+    buses: Replicas,
 ) -> None:
     topic, group = unique("inputs"), unique("windows")
     held = Held(hold=1)  # record 1 opens a window that stays open
@@ -164,7 +140,7 @@ async def test_a_capped_subscription_reads_on_but_commits_only_up_to_its_cap(
 
 @pytest.mark.kafka
 async def test_the_next_owner_replays_from_the_held_record(kafka_bootstrap: str) -> None:
-    buses = Buses(kafka_bootstrap)
+    buses = Replicas(kafka_bootstrap)
     topic, group = unique("inputs"), unique("windows")
     first, second = Held(hold=2), Held()
     try:
@@ -188,7 +164,7 @@ async def test_the_next_owner_replays_from_the_held_record(kafka_bootstrap: str)
         await asyncio.gather(*(b.stop() for b in buses.made))
 
 
-async def test_partition_p_of_each_topic_of_a_group_goes_to_one_member(buses: Buses) -> None:
+async def test_partition_p_of_each_topic_of_a_group_goes_to_one_member(buses: Replicas) -> None:
     topics = (unique("a"), unique("b"))
     group = unique("together")
     owners: list[dict[str, set[int]]] = []
