@@ -43,6 +43,7 @@ from services.transport.dispatch import Dispatcher, RetryPolicy
 from services.transport.kafka_broadcast import BroadcastKafkaSubscriber
 from services.transport.kafka_concurrent import ConcurrentKafkaSubscriber
 from services.transport.kafka_consumer import KafkaSubscriber
+from services.transport.kafka_group import KafkaMember
 from services.transport.kafka_publisher import KafkaPublisher, Message
 from services.transport.kafka_topics import KafkaTopics
 from services.transport.subscriptions import Subscriptions
@@ -93,9 +94,7 @@ class KafkaBus(Subscriptions):
         self._session_timeout_ms = int(session_timeout * 1000)
         self._fetch_max_wait_ms = fetch_max_wait_ms  # of ordered subscriptions
         super().__init__()
-        self._subscribers: list[
-            KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber
-        ] = []
+        self._subscribers: list[KafkaMember] = []
         self._broker_topics = KafkaTopics(
             prefix=topic_prefix,
             partitions=partitions,
@@ -127,11 +126,13 @@ class KafkaBus(Subscriptions):
         await self._publisher.start(self._servers, self._client_id, self._topics)
         per_group = Counter(sub.group for sub in self._subscriptions if not sub.broadcast)
         for sub in self._subscriptions:
-            kind: type[KafkaSubscriber | ConcurrentKafkaSubscriber | BroadcastKafkaSubscriber]
-            kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
-            group: str | None = self._kafka_group(sub, shared=per_group[sub.group] > 1)
+            kind: type[KafkaMember]
+            group: str | None
             if sub.broadcast:
                 kind, group = BroadcastKafkaSubscriber, None
+            else:
+                kind = ConcurrentKafkaSubscriber if sub.concurrent else KafkaSubscriber
+                group = self._kafka_group(sub, shared=per_group[sub.group] > 1)
             subscriber = kind(
                 self._new_consumer(
                     group,

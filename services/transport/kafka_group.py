@@ -54,6 +54,12 @@ class KafkaMember:
         self._graceful_timeout = 10.0
         self._fetcher: asyncio.Task[None] | None = None
 
+    async def start(self, graceful_timeout: float) -> None:
+        raise NotImplementedError
+
+    async def stop(self, graceful_timeout: float, close_timeout: float) -> None:
+        raise NotImplementedError
+
     async def _fetch_loop(self) -> None:
         raise NotImplementedError
 
