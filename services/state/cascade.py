@@ -62,9 +62,6 @@ class Cascade:
                 done.add(child.id)
                 cancel(child, parent_id, parents[parent_id])
 
-    def parent(self, conn: Connection, parent_id: UUID, *, lock: bool) -> LockedRun | None:
-        return store.lock_run(conn, parent_id) if lock else store.peek_run(conn, parent_id)
-
     def stops(self, parent: LockedRun) -> bool:
         """Whether a child created, linked or started under `parent` is cancelled at once."""
         return stops_child(self.policy, parent.current_type(), parent.tags, parent.deployment_id)

@@ -133,7 +133,7 @@ class Orchestration:
             and proposed.type in cascade_rules.STARTING_TYPES
             and cascade_rules.is_open(run.current_type())
         ):
-            parent = self.cascade.parent(conn, parent_id, lock=False)
+            parent = store.peek_run(conn, parent_id)  # unlocked: see cascade.py
             if parent is not None and self.cascade.stops(parent):
                 cancelled = self.cancel_for_parent(run, parent_id, None, changes)
                 reason = cascade_rules.reason(parent_id)

@@ -65,24 +65,23 @@ def where(criteria: FlowRunFilterCriteria | None) -> list[sa.ColumnElement[bool]
     return clauses
 
 
+def has_tag(tags: sa.ColumnElement[Any], tag: str) -> sa.ColumnElement[bool]:
+    """Whether a JSON list of tags holds `tag`: matches the serialised element, which works
+    on SQLite and PostgreSQL."""
+    return sa.cast(tags, sa.Text).contains(json.dumps(tag), autoescape=True)
+
+
 def _tag_clauses(criteria: FlowRunFilterCriteria) -> list[sa.ColumnElement[bool]]:
-    # tags are a JSON list; match the serialised element, which works on SQLite and PostgreSQL
     tags = criteria.tags
     assert tags is not None
     text = sa.cast(flow_runs.c.tags, sa.Text)
     clauses: list[sa.ColumnElement[bool]] = []
     for tag in tags.all_ or []:
-        clauses.append(text.contains(_json_string(tag), autoescape=True))
+        clauses.append(has_tag(flow_runs.c.tags, tag))
     if tags.any_:
-        clauses.append(
-            sa.or_(*(text.contains(_json_string(t), autoescape=True) for t in tags.any_))
-        )
+        clauses.append(sa.or_(*(has_tag(flow_runs.c.tags, t) for t in tags.any_)))
     if tags.is_null_ is True:
         clauses.append(text == "[]")
     elif tags.is_null_ is False:
         clauses.append(text != "[]")
     return clauses
-
-
-def _json_string(tag: str) -> str:
-    return json.dumps(tag)

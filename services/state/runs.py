@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.engine import Connection
@@ -25,8 +27,10 @@ from services.state.cascade_rules import is_open, would_cycle
 from services.state.changes import CancelRequest, Changes
 from services.state.errors import FlowRunNotFound, InvalidParent
 from services.state.orchestration import Orchestration
-from services.state.rows import LockedRun, RunEdit, RunRow
+from services.state.rows import LockedRun, RunEdit, RunRow, names
 from services.state.transactions import Transactions
+
+_LOCKED = frozenset(names(LockedRun))  # the edits a locked run holds too
 
 
 class Runs:
@@ -46,10 +50,7 @@ class Runs:
         orchestration = self._orchestration
         parent = None
         if body.parent_flow_run_id is not None:
-            # locked: a cascade cannot see this run until it commits, so it must wait for it
-            parent = orchestration.cascade.parent(conn, body.parent_flow_run_id, lock=True)
-            if parent is None:
-                raise InvalidParent(f"parent flow run {body.parent_flow_run_id} not found")
+            parent = _locked_parent(conn, body.parent_flow_run_id)
         run_id = uuid7()
         store.insert_run(conn, _new_run(run_id, body, changes.now))
         if body.state is not None or parent is not None:
@@ -73,9 +74,7 @@ class Runs:
 
     def _parent_for(self, conn: Connection, run_id: UUID, parent_id: UUID) -> LockedRun:
         """The (locked) parent a PATCH names, if it may be the run's parent."""
-        parent = self._orchestration.cascade.parent(conn, parent_id, lock=True)
-        if parent is None:
-            raise InvalidParent(f"parent flow run {parent_id} not found")
+        parent = _locked_parent(conn, parent_id)
         if would_cycle(run_id, parent_id, functools.partial(store.parent_of, conn)):
             raise InvalidParent(
                 f"flow run {parent_id} cannot be the parent of flow run {run_id}: "
@@ -97,7 +96,8 @@ class Runs:
         changes = self._tx.changes()
 
         def update(conn: Connection) -> None:
-            if store.lock_run(conn, run_id) is None:
+            run = store.lock_run(conn, run_id)
+            if run is None:
                 raise FlowRunNotFound(run_id)
             parent_id = edit.get("parent_flow_run_id")
             parent = self._parent_for(conn, run_id, parent_id) if parent_id else None
@@ -105,9 +105,9 @@ class Runs:
                 stamped: RunEdit = {**edit, "updated": utcnow()}
                 store.update_run(conn, run_id, stamped)
             if parent is not None:
-                edited = store.lock_run(conn, run_id)  # as this PATCH left it
-                assert edited is not None
-                self._follow_parent(edited, parent, changes)
+                # the locked run as this PATCH left it, not read again
+                edited: dict[str, Any] = {k: v for k, v in edit.items() if k in _LOCKED}
+                self._follow_parent(dataclasses.replace(run, **edited), parent, changes)
                 self._orchestration.settle(conn, changes)
 
         await self._tx.db.write(update)
@@ -139,6 +139,15 @@ class Runs:
     async def cancelling_runs(self) -> list[tuple[UUID, UUID, datetime]]:
         """(run id, CANCELLING state id, since) of every run now CANCELLING."""
         return await self._tx.db.read(store.cancelling_runs)
+
+
+def _locked_parent(conn: Connection, parent_id: UUID) -> LockedRun:
+    """The parent a run is created or linked under, locked: a cascade cannot see the child
+    until it commits, so it must wait for it."""
+    parent = store.lock_run(conn, parent_id)
+    if parent is None:
+        raise InvalidParent(f"parent flow run {parent_id} not found")
+    return parent
 
 
 def _new_run(run_id: UUID, body: FlowRunCreate, now: datetime) -> RunRow:

@@ -37,7 +37,11 @@ from services.state.automation_commands import AutomationCommands
 from services.state.automations.use_cases import Automations
 from services.state.changes import CancelRequest
 from services.state.db.engine import Database
-from services.state.errors import FlowRunNotFound, UnknownCancellationRequest
+from services.state.errors import (
+    AutomationNotFound,
+    FlowRunNotFound,
+    UnknownCancellationRequest,
+)
 from services.state.metrics import StateMetrics
 from services.state.orchestration import Orchestration, OrchestrationResult
 from services.state.outbox_store import OutboxRow
@@ -128,11 +132,13 @@ class StateService:
 
     async def automation_firings(
         self, automation_id: UUID, *, limit: int, offset: int
-    ) -> list[AutomationFiring] | None:
-        """The automation's firings, newest first; None if there is no such automation."""
+    ) -> list[AutomationFiring]:
+        """The automation's firings, newest first (AutomationNotFound: no such automation)."""
         read = functools.partial(firings.firings_of, automation_id=automation_id)
         rows = await self._db.read(functools.partial(read, limit=limit, offset=offset))
-        return None if rows is None else [row.to_firing() for row in rows]
+        if rows is None:
+            raise AutomationNotFound(automation_id)
+        return [row.to_firing() for row in rows]
 
     async def preview_automation(self, automation: AutomationCore) -> AutomationPreview:
         """The runs the automation would act on now (a dry run)."""

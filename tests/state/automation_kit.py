@@ -7,17 +7,17 @@ ids), so a redelivery is the same message again.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
-
-from sqlalchemy.engine import Connection
 
 from schemas.automation_messages import AutomationActionFailed, ChangeFlowRunState
 from schemas.automations import AutomationCreate, AutomationFiring
 from schemas.messages import CancelFlowRun, FiringRef
 from schemas.states import StateType
-from services.state.db.tables import automations
+from services.state.automations import store as automation_store
+from services.state.automations.rows import AutomationRow, column_values
 from tests.state.conftest import StateHarness
 
 CANCEL_RULE: dict[str, Any] = {
@@ -37,19 +37,9 @@ async def store_automation(state: StateHarness, rule: dict[str, Any] | None = No
     body = AutomationCreate.model_validate(rule or CANCEL_RULE)
     automation_id = uuid4()
     now = datetime.now(UTC)
-    values = body.model_dump(mode="json")
-
-    def insert(conn: Connection) -> None:
-        conn.execute(
-            automations.insert().values(
-                id=automation_id,
-                **{c.name: values[c.name] for c in automations.c if c.name in values},
-                created=now,
-                updated=now,
-            )
-        )
-
-    await state.runtime.database.write(insert)
+    values = column_values(body, set(AutomationCreate.model_fields))
+    row = AutomationRow(id=automation_id, created=now, updated=now, **values)
+    await state.runtime.database.write(functools.partial(automation_store.insert, row=row))
     return automation_id
 
 

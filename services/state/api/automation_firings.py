@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 
 from schemas.automations import AutomationCreate, AutomationFiring, AutomationPreview
 from services.state.service import StateService
@@ -36,7 +36,4 @@ async def automation_firings(
 ) -> list[AutomationFiring]:
     """Each action of each firing, newest first, with its run and outcome: acted,
     nothing_to_do (the run was cancelling or terminal already) or failed (with the reason)."""
-    firings = await _service(request).automation_firings(automation_id, limit=limit, offset=offset)
-    if firings is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Automation {automation_id} not found")
-    return firings
+    return await _service(request).automation_firings(automation_id, limit=limit, offset=offset)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from schemas.automations import (
 )
 from services.state.automations.rows import COLUMNS, AutomationRow
 from services.state.db.tables import automations
+from services.state.queries import has_tag
 
 _ALL = tuple(automations.c[name] for name in COLUMNS)
 _SORTS: dict[AutomationSort, tuple[Any, ...]] = {
@@ -96,12 +97,8 @@ def where(criteria: AutomationFilterCriteria | None) -> list[sa.ColumnElement[bo
 
 
 def _tags(tags: AutomationTagsFilter) -> list[sa.ColumnElement[bool]]:
-    # a JSON list: match the serialised element, which works on SQLite and PostgreSQL
     text = sa.cast(automations.c.tags, sa.Text)
-
-    def has(tag: str) -> sa.ColumnElement[bool]:
-        return text.contains(json.dumps(tag), autoescape=True)
-
+    has = functools.partial(has_tag, automations.c.tags)
     clauses: list[sa.ColumnElement[bool]] = []
     if tags.all_ is not None:
         clauses.append(sa.and_(sa.true(), *map(has, tags.all_)))

@@ -6,6 +6,7 @@ automations replicas, following the compacted topic, learn of exactly the commit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from uuid import UUID
@@ -23,7 +24,12 @@ from schemas.automations import (
 )
 from schemas.ids import uuid7
 from services.state.automations import store
-from services.state.automations.rows import AutomationRow, column_values, with_fresh_ids
+from services.state.automations.rows import (
+    AutomationRow,
+    JsonValue,
+    column_values,
+    with_fresh_ids,
+)
 from services.state.changes import Changes
 from services.state.errors import AutomationNotFound
 from services.state.transactions import Transactions
@@ -41,7 +47,7 @@ class Automations:
             values = column_values(body, set(AutomationCreate.model_fields))
             row = AutomationRow(id=uuid7(), created=changes.now, updated=changes.now, **values)
             store.insert(conn, row)
-            return _announce(conn, changes, row.id)
+            return _announce(conn, changes, row)
 
         created = await self._tx.db.write(create)
         self._tx.committed(changes)
@@ -101,28 +107,26 @@ class Automations:
         self._tx.committed(changes)
         return deleted
 
-    async def _change(self, automation_id: UUID, values: dict[str, object]) -> None:
+    async def _change(self, automation_id: UUID, values: dict[str, JsonValue]) -> None:
         changes = self._tx.changes()
 
         def change(conn: Connection) -> None:
-            if store.read(conn, automation_id, lock=True) is None:
+            row = store.read(conn, automation_id, lock=True)
+            if row is None:
                 raise AutomationNotFound(automation_id)
-            store.update(conn, automation_id, {**values, "updated": changes.now})
-            _announce(conn, changes, automation_id)
+            changed = {**values, "updated": changes.now}
+            store.update(conn, automation_id, changed)
+            _announce(conn, changes, dataclasses.replace(row, **changed))
 
         await self._tx.db.write(change)
         self._tx.committed(changes)
 
 
-def _announce(conn: Connection, changes: Changes, automation_id: UUID) -> Automation:
-    """Enqueue the automation as now stored; returns it."""
-    row = store.read(conn, automation_id)
-    assert row is not None
+def _announce(conn: Connection, changes: Changes, row: AutomationRow) -> Automation:
+    """Enqueue the automation as now stored (`row`, as written: not read again); returns it."""
     automation = row.to_automation()
     changes.publish(
-        AutomationChanged(
-            occurred_at=changes.now, automation_id=automation_id, automation=automation
-        )
+        AutomationChanged(occurred_at=changes.now, automation_id=row.id, automation=automation)
     )
     changes.flush(conn)
     return automation
