@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from schemas.states import StateType
 
@@ -19,6 +19,11 @@ from schemas.states import StateType
 ResourceSpecification = dict[str, str | list[str]]
 
 PROACTIVE_MIN_WITHIN = timedelta(seconds=10)
+
+# a duration read as seconds or ISO-8601 and answered as float seconds, as Prefect answers it
+Seconds = Annotated[
+    timedelta, PlainSerializer(lambda within: within.total_seconds(), return_type=float)
+]
 
 
 class Posture(StrEnum):
@@ -40,7 +45,7 @@ class EventTrigger(_Part):
     for_each: set[str] = Field(default_factory=set, description="labels forming the bucket")
     posture: Posture
     threshold: int = Field(default=1, ge=0)
-    within: timedelta = Field(default=timedelta(0), ge=timedelta(0))
+    within: Seconds = Field(default=timedelta(0), ge=timedelta(0))
 
     @model_validator(mode="after")
     def _proactive_within(self) -> EventTrigger:
@@ -50,10 +55,6 @@ class EventTrigger(_Part):
             elif self.within < PROACTIVE_MIN_WITHIN:
                 raise ValueError("`within` for Proactive triggers must be at least 10 seconds")
         return self
-
-    @field_serializer("within")
-    def _seconds(self, within: timedelta) -> float:
-        return within.total_seconds()
 
     def match_related_list(self) -> list[ResourceSpecification]:
         if isinstance(self.match_related, list):
@@ -66,17 +67,13 @@ class CompoundTrigger(_Part):
     id: UUID = Field(default_factory=uuid4)
     triggers: list[Trigger] = Field(min_length=1)
     require: int | Literal["any", "all"]
-    within: timedelta | None = None
+    within: Seconds | None = None
 
     @model_validator(mode="after")
     def _require_fits(self) -> CompoundTrigger:
         if isinstance(self.require, int) and not 1 <= self.require <= len(self.triggers):
             raise ValueError("require must be between 1 and the number of triggers")
         return self
-
-    @field_serializer("within")
-    def _seconds(self, within: timedelta | None) -> float | None:
-        return None if within is None else within.total_seconds()
 
     def required(self) -> int:
         if self.require == "any":
@@ -90,11 +87,7 @@ class SequenceTrigger(_Part):
     type: Literal["sequence"] = "sequence"
     id: UUID = Field(default_factory=uuid4)
     triggers: list[Trigger] = Field(min_length=1)
-    within: timedelta | None = None
-
-    @field_serializer("within")
-    def _seconds(self, within: timedelta | None) -> float | None:
-        return None if within is None else within.total_seconds()
+    within: Seconds | None = None
 
 
 Trigger = Annotated[EventTrigger | CompoundTrigger | SequenceTrigger, Field(discriminator="type")]
